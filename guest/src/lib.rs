@@ -1,0 +1,42 @@
+//! Write a Tesseract in plain Rust; export it as a WebAssembly component.
+//!
+//! A Tesseract is a type that implements [`Tesseract`] (a [`Schema`] and `apply`) and any of
+//! the optional capability traits: [`Jacobian`], [`Jvp`], [`Vjp`], [`AbstractEval`],
+//! [`BatchedJvp`], [`BatchedVjp`]. One line exports exactly the capabilities named:
+//!
+//! ```ignore
+//! tesseract_guest::export!(Rosenbrock: jacobian, jvp, vjp, abstract_eval);
+//! ```
+//!
+//! Inputs arrive validated by the host: every declared field present, arrays cast to their
+//! declared dtype, as `ndarray` views through [`Inputs`]. Results go back through
+//! [`Outputs`], [`Arrays`] and [`JacobianBlocks`]. Authors never see path syntax, JSON or raw
+//! buffers.
+//!
+//! The crate compiles natively too: [`dispatch`] runs the same code the component runs, so the
+//! maths is unit-tested natively and the native build is the speed reference for the `.wasm`.
+//! Build the component with `tesseract-wasm build <crate-dir>` (target `wasm32-wasip2`).
+#![deny(missing_docs)]
+
+pub mod dispatch;
+mod schema;
+mod traits;
+mod values;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod component;
+
+pub use ndarray;
+pub use schema::{DefaultValue, Field, Schema};
+pub use tesseract_model::schema::Info;
+pub use tesseract_model::{DType, Element, ErrorKind, GuestError as Error, Plain};
+pub use traits::{AbstractEval, BatchedJvp, BatchedVjp, Jacobian, Jvp, Tesseract, Vjp};
+pub use values::{AbstractInputs, AbstractOutputs, Arrays, Inputs, JacobianBlocks, Outputs, to_tensor};
+
+/// Exports a type as a Tesseract component with exactly the capabilities listed.
+///
+/// `export!(MyType)` exports `metadata` and `apply`; add any of `jacobian`, `jvp`, `vjp`,
+/// `abstract_eval`, `batched_jvp`, `batched_vjp` after a colon. Each name requires the matching
+/// trait. Off wasm32 the macro only checks those trait bounds, so native builds and tests work.
+pub use tesseract_guest_macro::export;

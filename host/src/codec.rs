@@ -1,0 +1,971 @@
+//! Array encodings on the wire, as tesseract-core 1.15 writes and reads them.
+//!
+//! This module owns the conversion between JSON values and [`Tensor`]s:
+//!
+//! - decoding request arrays ([`decode_array`]): encoded-array objects in `json`/`raw`,
+//!   `base64` (optionally an lz4 frame) and `binref` encodings, and bare JSON numbers, bools and
+//!   nested lists;
+//! - numpy-compatible dtype casting ([`cast`]) and size-1 broadcasting ([`broadcast_to`]);
+//! - encoding response arrays ([`encode_array`], [`encode_abstract`]);
+//! - rebuilding nested JSON from a path-keyed tree ([`unflatten`]).
+//!
+//! Everything here is pure apart from reading binref files; it knows nothing about schemas,
+//! wasm or HTTP. Error kinds and messages copy tesseract-core's (`runtime/array_encoding.py`),
+//! because clients rebuild pydantic errors from them.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Number, Value, json};
+use tesseract_model::path::{self as tree_path, Segment};
+use tesseract_model::{DType, Data, ShapeDType, Tensor};
+
+#[cfg(test)]
+mod tests;
+
+/// Error kind for a buffer that cannot be decoded (bad base64, bad lz4, wrong length, ...).
+pub const ARRAY_DECODE_ERROR: &str = "array_decode_error";
+/// Error kind for a value that is not numeric (strings, objects, null).
+pub const ARRAY_NON_NUMERIC: &str = "array_non_numeric";
+/// Error kind for a dtype that cannot be cast to the declared one.
+pub const ARRAY_DTYPE_MISMATCH: &str = "array_dtype_mismatch";
+/// Error kind for a value that does not fit the target dtype.
+pub const ARRAY_VALUE_OUT_OF_RANGE: &str = "array_value_out_of_range";
+/// Error kind for fractional floats sent where integers are expected.
+pub const ARRAY_EXPECTED_INTEGER: &str = "array_expected_integer";
+/// Error kind for a dtype name that is not valid or not supported here.
+pub const ARRAY_INVALID_DTYPE: &str = "array_invalid_dtype";
+/// Error kind for a rank mismatch.
+pub const ARRAY_DIMENSIONALITY_MISMATCH: &str = "array_dimensionality_mismatch";
+/// Error kind for a dimension that neither matches nor broadcasts.
+pub const ARRAY_SHAPE_MISMATCH: &str = "array_shape_mismatch";
+
+/// Every dtype name tesseract-core accepts on the wire (`AllowedDtypes`). Only the ones
+/// [`DType`] covers can carry data here; the others are still recognised so that errors can say
+/// "not supported" rather than "not a dtype", and so abstract evaluation can cast them.
+pub const NUMPY_DTYPES: [&str; 14] = [
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "bool",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "complex64",
+    "complex128",
+];
+
+/// Where and how array buffers may be read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// The directory `binref` paths are relative to; `None` refuses binref input.
+    pub binref_root: Option<PathBuf>,
+}
+
+/// Why an array could not be decoded or cast. `kind` is tesseract-core's error type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{msg}")]
+pub struct ArrayError {
+    /// The tesseract/pydantic error type, e.g. [`ARRAY_DECODE_ERROR`].
+    pub kind: &'static str,
+    /// The human-readable message.
+    pub msg: String,
+    /// The error context (always a JSON object, `{}` when there is none).
+    pub ctx: Value,
+}
+
+impl ArrayError {
+    fn new(kind: &'static str, msg: impl Into<String>, ctx: Value) -> ArrayError {
+        ArrayError { kind, msg: msg.into(), ctx }
+    }
+
+    /// A buffer problem, worded as tesseract-core words it.
+    fn decode(encoding: &str, error: impl Into<String>) -> ArrayError {
+        let error = error.into();
+        ArrayError::new(
+            ARRAY_DECODE_ERROR,
+            format!("Failed to decode array buffer ({encoding} encoding): {error}"),
+            json!({ "encoding": encoding, "error": error }),
+        )
+    }
+
+    /// A problem with the encoded-array object itself rather than its buffer.
+    fn structure(error: impl Into<String>) -> ArrayError {
+        let error = error.into();
+        ArrayError::new(
+            ARRAY_DECODE_ERROR,
+            format!("Invalid encoded array: {error}"),
+            json!({ "error": error }),
+        )
+    }
+
+    fn non_numeric() -> ArrayError {
+        ArrayError::new(
+            ARRAY_NON_NUMERIC,
+            "Could not parse value as a numeric array (contains non-numeric data)",
+            json!({}),
+        )
+    }
+
+    fn dtype_mismatch(actual: &str, expected: DType) -> ArrayError {
+        ArrayError::new(
+            ARRAY_DTYPE_MISMATCH,
+            format!("Array dtype '{actual}' cannot be safely cast to '{expected}'"),
+            json!({ "actual_dtype": actual, "expected_dtype": expected.name() }),
+        )
+    }
+
+    fn out_of_range(expected: DType, value: String) -> ArrayError {
+        ArrayError::new(
+            ARRAY_VALUE_OUT_OF_RANGE,
+            format!("Array values do not fit into dtype '{expected}' (e.g. {value})"),
+            json!({ "expected_dtype": expected.name(), "value": value }),
+        )
+    }
+
+    fn expected_integer() -> ArrayError {
+        ArrayError::new(
+            ARRAY_EXPECTED_INTEGER,
+            "Expected integer data, but array contains floating point values",
+            json!({}),
+        )
+    }
+}
+
+fn supported_list() -> String {
+    DType::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// Parses a wire dtype name into a supported [`DType`].
+///
+/// # Errors
+/// `array_invalid_dtype` for names that are not numpy dtypes, and for numpy dtypes this
+/// server cannot hold data in (float16, int8, uint*, complex*); the message lists the supported
+/// ones.
+pub fn parse_dtype(name: &str) -> Result<DType, ArrayError> {
+    if let Some(d) = DType::from_name(name) {
+        return Ok(d);
+    }
+    let allowed = supported_list();
+    let msg = if NUMPY_DTYPES.contains(&name) {
+        format!("Array dtype '{name}' is not supported by this server; supported dtypes are: {allowed}")
+    } else {
+        format!("Array has unsupported dtype '{name}'; must be one of: {allowed}")
+    };
+    Err(ArrayError::new(
+        ARRAY_INVALID_DTYPE,
+        msg,
+        json!({ "actual_dtype": name, "allowed_dtypes": allowed }),
+    ))
+}
+
+/// numpy's `can_cast(from, to, "same_kind")` for any wire dtype name, or `None` when `from`
+/// is not a numpy dtype name.
+///
+/// Kinds are ordered bool < unsigned < signed < float < complex and a cast is allowed to the
+/// same or a later kind at any size; that is exactly numpy's same_kind table for these types.
+pub fn can_cast_same_kind(from: &str, to: DType) -> Option<bool> {
+    let rank = |name: &str| -> Option<u8> {
+        Some(match name {
+            "bool" => 0,
+            "uint8" | "uint16" | "uint32" | "uint64" => 1,
+            "int8" | "int16" | "int32" | "int64" => 2,
+            "float16" | "float32" | "float64" => 3,
+            "complex64" | "complex128" => 4,
+            _ => return None,
+        })
+    };
+    Some(rank(from)? <= rank(to.name())?)
+}
+
+/// Number of elements of `shape`, or `None` when the product overflows `usize`.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+fn byte_len(shape: &[usize], dtype: DType) -> Option<usize> {
+    checked_numel(shape)?.checked_mul(dtype.size_bytes())
+}
+
+/// numpy's tuple repr, used in messages so they read like tesseract-core's: `()`, `(3,)`,
+/// `(2, 3)`.
+pub fn py_shape(shape: &[usize]) -> String {
+    match shape {
+        [] => "()".to_owned(),
+        [d] => format!("({d},)"),
+        dims => format!("({})", dims.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// Python's `repr(float)`: error contexts carry values the way `str(x.item())` prints them.
+fn py_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    let a = x.abs();
+    if a == 0.0 || (1e-4..1e16).contains(&a) {
+        let s = format!("{x}");
+        if s.contains('.') { s } else { format!("{s}.0") }
+    } else {
+        // Rust writes `1e300`/`1e-5`; Python writes `1e+300`/`1e-05`.
+        let s = format!("{x:e}");
+        match s.split_once('e') {
+            Some((mantissa, exp)) => {
+                let (sign, digits) = match exp.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', exp),
+                };
+                format!("{mantissa}e{sign}{digits:0>2}")
+            }
+            None => s,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+// ---------------------------------------------------------------------------------------------
+
+/// Decodes one request array: an encoded-array object or a bare JSON number, bool or nested
+/// list. The result keeps the dtype the request stated (or numpy would infer); use [`cast`] to
+/// reach a declared dtype.
+///
+/// # Errors
+/// `array_non_numeric` for strings, null and non-array objects; `array_decode_error` for a bad
+/// object or buffer; `array_invalid_dtype` for unsupported dtypes; `array_expected_integer` /
+/// `array_value_out_of_range` when a JSON buffer does not fit its stated dtype.
+pub fn decode_array(value: &Value, opts: &DecodeOptions) -> Result<Tensor, ArrayError> {
+    match value {
+        Value::Object(map) if looks_encoded(map) => decode_encoded(map, opts),
+        _ => decode_bare(value),
+    }
+}
+
+/// An object is taken as an encoded array if it uses any of the model's keys; any other
+/// object is just non-numeric data, which is what numpy would make of it.
+fn looks_encoded(map: &Map<String, Value>) -> bool {
+    ["object_type", "shape", "dtype", "data"].iter().any(|k| map.contains_key(*k))
+}
+
+fn decode_bare(value: &Value) -> Result<Tensor, ArrayError> {
+    let (shape, data) = infer(value).map_err(|e| match e {
+        InferError::NonNumeric => ArrayError::non_numeric(),
+        InferError::Ragged => ArrayError::new(
+            ARRAY_DECODE_ERROR,
+            "Could not parse value as an array: nested lists have inhomogeneous lengths",
+            json!({ "error": "inhomogeneous nested lists" }),
+        ),
+        InferError::Array(e) => e,
+    })?;
+    Tensor::new(shape, data).map_err(|e| ArrayError::structure(e.to_string()))
+}
+
+fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tensor, ArrayError> {
+    if let Some(extra) = map.keys().find(|k| !["object_type", "shape", "dtype", "data"].contains(&k.as_str())) {
+        return Err(ArrayError::structure(format!("extra key '{extra}' is not permitted")));
+    }
+    match map.get("object_type") {
+        None => {}
+        Some(Value::String(s)) if s == "array" => {}
+        Some(_) => return Err(ArrayError::structure("'object_type' must be \"array\"")),
+    }
+    let shape = parse_shape(map.get("shape").ok_or_else(|| ArrayError::structure("missing 'shape'"))?)
+        .ok_or_else(|| ArrayError::structure("'shape' must be a list of non-negative integers"))?;
+    let dtype = match map.get("dtype") {
+        Some(Value::String(s)) => parse_dtype(s)?,
+        Some(_) => return Err(ArrayError::structure("'dtype' must be a string")),
+        None => return Err(ArrayError::structure("missing 'dtype'")),
+    };
+    let data = match map.get("data") {
+        Some(Value::Object(d)) => d,
+        Some(_) => return Err(ArrayError::structure("'data' must be an object")),
+        None => return Err(ArrayError::structure("missing 'data'")),
+    };
+    if let Some(extra) = data.keys().find(|k| !["buffer", "encoding", "compression"].contains(&k.as_str())) {
+        return Err(ArrayError::structure(format!("extra key 'data.{extra}' is not permitted")));
+    }
+    let encoding = match data.get("encoding") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(ArrayError::structure("'data.encoding' must be a string")),
+        None => return Err(ArrayError::structure("missing 'data.encoding'")),
+    };
+    let lz4 = match data.get("compression") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "lz4" => true,
+        Some(other) => {
+            return Err(ArrayError::structure(format!("unsupported compression {other}; expected null or \"lz4\"")));
+        }
+    };
+    let buffer = data.get("buffer").ok_or_else(|| ArrayError::structure("missing 'data.buffer'"))?;
+    // Checked before touching the buffer so that a huge declared shape cannot drive any
+    // allocation below.
+    let Some(nbytes) = byte_len(&shape, dtype) else {
+        return Err(ArrayError::structure(format!(
+            "shape {} has more elements than this server can address",
+            py_shape(&shape)
+        )));
+    };
+
+    let data = match encoding {
+        "json" | "raw" => {
+            if lz4 {
+                return Err(ArrayError::structure("json-encoded buffers cannot be compressed"));
+            }
+            decode_json_buffer(buffer, &shape, dtype, encoding)?
+        }
+        "base64" => {
+            let Value::String(text) = buffer else {
+                return Err(ArrayError::decode(encoding, "buffer must be a string"));
+            };
+            let bytes = decode_base64(text, if lz4 { None } else { Some(nbytes) })?;
+            let bytes = if lz4 { lz4_decompress(&bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))? } else { bytes };
+            data_from_le_bytes(dtype, &bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))?
+        }
+        "binref" => {
+            let Value::String(text) = buffer else {
+                return Err(ArrayError::decode(encoding, "buffer must be a string"));
+            };
+            let bytes = read_binref(text, lz4, nbytes, opts).map_err(|e| ArrayError::decode(encoding, e))?;
+            data_from_le_bytes(dtype, &bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))?
+        }
+        "cuda_ipc" => {
+            return Err(ArrayError::decode(encoding, "cuda_ipc encoding is not supported by this server"));
+        }
+        other => {
+            return Err(ArrayError::structure(format!(
+                "unknown encoding '{other}'; expected one of json, base64, binref"
+            )));
+        }
+    };
+    Tensor::new(shape, data).map_err(|e| ArrayError::decode(encoding, e.to_string()))
+}
+
+fn parse_shape(value: &Value) -> Option<Vec<usize>> {
+    value.as_array()?.iter().map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok())).collect()
+}
+
+/// A json buffer is `np.asarray(buffer).reshape(shape)` followed by a checked cast to the
+/// stated dtype, so only the element count has to match the shape.
+fn decode_json_buffer(buffer: &Value, shape: &[usize], dtype: DType, encoding: &str) -> Result<Data, ArrayError> {
+    let (found, data) = infer(buffer).map_err(|e| match e {
+        InferError::NonNumeric => ArrayError::decode(encoding, "buffer contains non-numeric data"),
+        InferError::Ragged => ArrayError::decode(encoding, "nested lists have inhomogeneous lengths"),
+        InferError::Array(e) => e,
+    })?;
+    if checked_numel(&found) != checked_numel(shape) {
+        return Err(ArrayError::decode(
+            encoding,
+            format!(
+                "cannot reshape array of size {} into shape {}",
+                data.len(),
+                py_shape(shape)
+            ),
+        ));
+    }
+    convert(data, dtype, CastMode::Unsafe)
+}
+
+/// Decodes strict, padded standard base64. When the plain byte length is known, it is checked
+/// from the text length first so that a wrong-sized buffer is refused before decoding.
+fn decode_base64(text: &str, expected: Option<usize>) -> Result<Vec<u8>, ArrayError> {
+    if text.len() % 4 != 0 {
+        return Err(ArrayError::decode("base64", "invalid base64: length is not a multiple of 4"));
+    }
+    if let Some(expected) = expected {
+        let padding = text.bytes().rev().take(2).filter(|&b| b == b'=').count();
+        let len = text.len() / 4 * 3 - padding;
+        if len != expected {
+            return Err(ArrayError::decode(
+                "base64",
+                format!("buffer holds {len} bytes, but shape and dtype need {expected}"),
+            ));
+        }
+    }
+    BASE64.decode(text).map_err(|e| ArrayError::decode("base64", format!("invalid base64: {e}")))
+}
+
+const LZ4_MAGIC: u32 = 0x184D_2204;
+
+/// Decompresses an lz4 frame that must hold exactly `expected` bytes.
+///
+/// The frame's declared content size, when present, is compared first so that a forged header
+/// is refused without decompressing; the output is also capped at `expected + 1` bytes and its
+/// initial capacity is bounded by lz4's maximum ratio, so neither a lying header nor a huge
+/// declared shape can force a large allocation.
+fn lz4_decompress(bytes: &[u8], expected: usize) -> Result<Vec<u8>, String> {
+    if let Some(declared) = lz4_declared_size(bytes) {
+        if u64::try_from(expected).ok() != Some(declared) {
+            return Err(format!("lz4 frame declares {declared} bytes, but shape and dtype need {expected}"));
+        }
+    }
+    // lz4 cannot expand data by more than ~255x.
+    let mut out = Vec::with_capacity(expected.min(bytes.len().saturating_mul(256)));
+    let limit = u64::try_from(expected).unwrap_or(u64::MAX).saturating_add(1);
+    lz4_flex::frame::FrameDecoder::new(bytes)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("invalid lz4 frame: {e}"))?;
+    if out.len() != expected {
+        let got = if out.len() > expected { format!("more than {expected}") } else { out.len().to_string() };
+        return Err(format!("lz4 frame holds {got} bytes, but shape and dtype need {expected}"));
+    }
+    Ok(out)
+}
+
+/// The content size an lz4 frame header declares, if it declares one.
+fn lz4_declared_size(bytes: &[u8]) -> Option<u64> {
+    let magic = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
+    let flg = *bytes.get(4)?;
+    if magic != LZ4_MAGIC || flg & 0x08 == 0 {
+        return None;
+    }
+    // The content size follows FLG and BD.
+    Some(u64::from_le_bytes(bytes.get(6..14)?.try_into().ok()?))
+}
+
+/// Splits `<path>[:<offset>[:<compressed_size>]]` the way tesseract-core's lazy regex does:
+/// the shortest non-empty path, then up to two numeric suffixes.
+fn parse_binref(buffer: &str) -> Result<(&str, u64, Option<u64>), String> {
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parse = |s: &str| s.parse::<u64>().map_err(|_| format!("number {s} in binref buffer is too large"));
+    let parts: Vec<&str> = buffer.rsplitn(3, ':').collect();
+    if let [size, offset, path] = parts[..] {
+        if numeric(size) && numeric(offset) && !path.is_empty() {
+            return Ok((path, parse(offset)?, Some(parse(size)?)));
+        }
+    }
+    if let Some((path, offset)) = buffer.rsplit_once(':') {
+        if numeric(offset) && !path.is_empty() {
+            return Ok((path, parse(offset)?, None));
+        }
+    }
+    if buffer.is_empty() {
+        return Err("empty binref buffer; expected '<path>[:<offset>[:<compressed_size>]]'".to_owned());
+    }
+    Ok((buffer, 0, None))
+}
+
+/// Resolves a binref path inside `root`, refusing anything that could name a file outside it.
+fn resolve_binref(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let rel_path = Path::new(rel);
+    if rel_path.is_absolute() || rel_path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(format!("binref path '{rel}' must be relative to the input path and must not contain '..'"));
+    }
+    let root = root.canonicalize().map_err(|e| format!("input path {}: {e}", root.display()))?;
+    // Canonicalizing resolves symlinks, which is what the containment check must see.
+    let full = root.join(rel_path).canonicalize().map_err(|e| format!("binref file '{rel}': {e}"))?;
+    if !full.starts_with(&root) {
+        return Err(format!("binref path '{rel}' resolves outside the input path"));
+    }
+    Ok(full)
+}
+
+fn read_binref(buffer: &str, lz4: bool, nbytes: usize, opts: &DecodeOptions) -> Result<Vec<u8>, String> {
+    let (rel, offset, compressed_size) = parse_binref(buffer)?;
+    let Some(root) = &opts.binref_root else {
+        return Err("binref input is not available: the server has no input path".to_owned());
+    };
+    let full = resolve_binref(root, rel)?;
+    let mut file = File::open(&full).map_err(|e| format!("binref file '{rel}': {e}"))?;
+    let file_len = file.metadata().map_err(|e| format!("binref file '{rel}': {e}"))?.len();
+    let to_read = if lz4 {
+        compressed_size.ok_or("compressed_size is required in buffer spec when compression is set (expected format: '<path>:<offset>:<compressed_size>')")?
+    } else {
+        u64::try_from(nbytes).map_err(|_| "array too large".to_owned())?
+    };
+    // Checked against the file before allocating, so the shape cannot request more memory
+    // than the file could fill.
+    let end = offset.checked_add(to_read).ok_or("binref offset and size overflow")?;
+    if end > file_len {
+        return Err(format!("binref file '{rel}' has {file_len} bytes; cannot read {to_read} bytes at offset {offset}"));
+    }
+    let len = usize::try_from(to_read).map_err(|_| "binref size too large".to_owned())?;
+    file.seek(SeekFrom::Start(offset)).map_err(|e| format!("binref file '{rel}': {e}"))?;
+    let mut bytes = vec![0u8; len];
+    file.read_exact(&mut bytes).map_err(|e| format!("binref file '{rel}': {e}"))?;
+    if lz4 { lz4_decompress(&bytes, nbytes) } else { Ok(bytes) }
+}
+
+fn data_from_le_bytes(dtype: DType, bytes: &[u8], expected: usize) -> Result<Data, String> {
+    if bytes.len() != expected {
+        return Err(format!("buffer holds {} bytes, but shape and dtype need {expected}", bytes.len()));
+    }
+    macro_rules! le {
+        ($t:ty, $n:literal) => {
+            bytes
+                .chunks_exact($n)
+                .map(|c| {
+                    let mut a = [0u8; $n];
+                    a.copy_from_slice(c);
+                    <$t>::from_le_bytes(a)
+                })
+                .collect()
+        };
+    }
+    Ok(match dtype {
+        DType::Float32 => Data::Float32(le!(f32, 4)),
+        DType::Float64 => Data::Float64(le!(f64, 8)),
+        DType::Int32 => Data::Int32(le!(i32, 4)),
+        DType::Int64 => Data::Int64(le!(i64, 8)),
+        // numpy reads any nonzero byte as True.
+        DType::Bool => Data::Bool(bytes.iter().map(|&b| b != 0).collect()),
+    })
+}
+
+#[derive(Debug)]
+enum InferError {
+    NonNumeric,
+    Ragged,
+    Array(ArrayError),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Scalar {
+    Bool(bool),
+    Int(i64),
+    /// An integer above `i64::MAX`: numpy would make it uint64.
+    Big(u64),
+    Float(f64),
+}
+
+/// `np.asarray` for parsed JSON: the shape comes from the first element at each depth and
+/// every list must agree with it; the dtype is bool if all leaves are bools, float64 if any
+/// is a float, int64 otherwise (float64 for an empty list, as numpy does).
+fn infer(value: &Value) -> Result<(Vec<usize>, Data), InferError> {
+    let mut shape = Vec::new();
+    let mut probe = value;
+    while let Value::Array(items) = probe {
+        shape.push(items.len());
+        match items.first() {
+            Some(first) => probe = first,
+            None => break,
+        }
+    }
+    let mut leaves = Vec::new();
+    collect(value, &shape, &mut leaves)?;
+
+    let has_float = leaves.iter().any(|s| matches!(s, Scalar::Float(_)));
+    let has_int = leaves.iter().any(|s| matches!(s, Scalar::Int(_) | Scalar::Big(_)));
+    let data = if has_float || leaves.is_empty() {
+        Data::Float64(
+            leaves
+                .iter()
+                .map(|s| match *s {
+                    Scalar::Bool(b) => f64::from(u8::from(b)),
+                    Scalar::Int(i) => i as f64,
+                    Scalar::Big(u) => u as f64,
+                    Scalar::Float(f) => f,
+                })
+                .collect(),
+        )
+    } else if has_int {
+        let mut out = Vec::with_capacity(leaves.len());
+        for s in &leaves {
+            out.push(match *s {
+                Scalar::Bool(b) => i64::from(b),
+                Scalar::Int(i) => i,
+                Scalar::Big(u) => return Err(InferError::Array(ArrayError::out_of_range(DType::Int64, u.to_string()))),
+                Scalar::Float(_) => 0,
+            });
+        }
+        Data::Int64(out)
+    } else {
+        Data::Bool(leaves.iter().map(|s| matches!(s, Scalar::Bool(true))).collect())
+    };
+    Ok((shape, data))
+}
+
+fn collect(value: &Value, shape: &[usize], out: &mut Vec<Scalar>) -> Result<(), InferError> {
+    match (value, shape.split_first()) {
+        (Value::Array(items), Some((&n, rest))) => {
+            if items.len() != n {
+                return Err(InferError::Ragged);
+            }
+            items.iter().try_for_each(|item| collect(item, rest, out))
+        }
+        (Value::Array(_), None) => Err(InferError::Ragged),
+        (leaf, None) => {
+            out.push(scalar(leaf)?);
+            Ok(())
+        }
+        // A scalar where a list was expected: ragged if numeric, non-numeric otherwise.
+        (leaf, Some(_)) => Err(match scalar(leaf) {
+            Ok(_) => InferError::Ragged,
+            Err(e) => e,
+        }),
+    }
+}
+
+fn scalar(value: &Value) -> Result<Scalar, InferError> {
+    match value {
+        Value::Bool(b) => Ok(Scalar::Bool(*b)),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Scalar::Int(i))
+            } else if let Some(u) = n.as_u64() {
+                Ok(Scalar::Big(u))
+            } else {
+                n.as_f64().map(Scalar::Float).ok_or(InferError::NonNumeric)
+            }
+        }
+        _ => Err(InferError::NonNumeric),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Casting and broadcasting
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CastMode {
+    /// numpy `astype` as tesseract-core's `_astype_checked` guards it: anything goes to bool.
+    Unsafe,
+    /// numpy "same_kind": nothing but bool goes to bool.
+    SameKind,
+}
+
+/// Casts to `to` following tesseract-core's checked same_kind casting.
+///
+/// bool casts to anything; ints cast to ints when every value fits and to floats always;
+/// float64 casts to float32 unless a finite value overflows; floats cast to ints only when
+/// every value is integral and fits; nothing but bool casts to bool.
+///
+/// # Errors
+/// `array_dtype_mismatch`, `array_expected_integer` or `array_value_out_of_range`.
+pub fn cast(t: Tensor, to: DType) -> Result<Tensor, ArrayError> {
+    if t.dtype() == to {
+        return Ok(t);
+    }
+    let (shape, data) = t.into_parts();
+    let data = convert(data, to, CastMode::SameKind)?;
+    Tensor::new(shape, data).map_err(|e| ArrayError::structure(e.to_string()))
+}
+
+fn int_to_i32(v: &[i64]) -> Result<Vec<i32>, ArrayError> {
+    v.iter()
+        .map(|&x| i32::try_from(x).map_err(|_| ArrayError::out_of_range(DType::Int32, x.to_string())))
+        .collect()
+}
+
+fn float_to_int<T>(v: &[f64], to: DType, lo: f64, hi_exclusive: f64, conv: impl Fn(f64) -> T) -> Result<Vec<T>, ArrayError> {
+    if v.iter().any(|x| !x.is_finite() || x.fract() != 0.0) {
+        return Err(ArrayError::expected_integer());
+    }
+    if let Some(&x) = v.iter().find(|&&x| x < lo || x >= hi_exclusive) {
+        return Err(ArrayError::out_of_range(to, py_float(x)));
+    }
+    Ok(v.iter().map(|&x| conv(x)).collect())
+}
+
+fn convert(data: Data, to: DType, mode: CastMode) -> Result<Data, ArrayError> {
+    let from = data.dtype();
+    if from == to {
+        return Ok(data);
+    }
+    if to == DType::Bool && mode == CastMode::SameKind {
+        return Err(ArrayError::dtype_mismatch(from.name(), to));
+    }
+    // Bounds as f64: 2^31 and 2^63 are exact, so `< hi` is the precise range test.
+    const I32_LO: f64 = -2_147_483_648.0;
+    const I32_HI: f64 = 2_147_483_648.0;
+    const I64_LO: f64 = -9_223_372_036_854_775_808.0;
+    const I64_HI: f64 = 9_223_372_036_854_775_808.0;
+    Ok(match (data, to) {
+        (Data::Bool(v), _) => {
+            let ones: Vec<f64> = v.iter().map(|&b| f64::from(u8::from(b))).collect();
+            Data::from_f64(to, &ones)
+        }
+        (Data::Int32(v), DType::Int64) => Data::Int64(v.into_iter().map(i64::from).collect()),
+        (Data::Int32(v), DType::Float32) => Data::Float32(v.into_iter().map(|x| x as f32).collect()),
+        (Data::Int32(v), DType::Float64) => Data::Float64(v.into_iter().map(f64::from).collect()),
+        (Data::Int32(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0).collect()),
+        (Data::Int64(v), DType::Int32) => Data::Int32(int_to_i32(&v)?),
+        (Data::Int64(v), DType::Float32) => Data::Float32(v.into_iter().map(|x| x as f32).collect()),
+        (Data::Int64(v), DType::Float64) => Data::Float64(v.into_iter().map(|x| x as f64).collect()),
+        (Data::Int64(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0).collect()),
+        (Data::Float32(v), DType::Float64) => Data::Float64(v.into_iter().map(f64::from).collect()),
+        (Data::Float64(v), DType::Float32) => {
+            if let Some(&x) = v.iter().find(|x| x.is_finite() && !(**x as f32).is_finite()) {
+                return Err(ArrayError::out_of_range(to, py_float(x)));
+            }
+            Data::Float32(v.into_iter().map(|x| x as f32).collect())
+        }
+        (Data::Float32(v), DType::Int32 | DType::Int64) => {
+            let wide: Vec<f64> = v.into_iter().map(f64::from).collect();
+            convert(Data::Float64(wide), to, mode)?
+        }
+        (Data::Float64(v), DType::Int32) => Data::Int32(float_to_int(&v, to, I32_LO, I32_HI, |x| x as i32)?),
+        (Data::Float64(v), DType::Int64) => Data::Int64(float_to_int(&v, to, I64_LO, I64_HI, |x| x as i64)?),
+        // numpy's astype: NaN is truthy.
+        (Data::Float32(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0.0).collect()),
+        (Data::Float64(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0.0).collect()),
+        // Same-dtype pairs returned early above.
+        (data, _) => data,
+    })
+}
+
+/// numpy broadcasting restricted to equal ranks: each dimension must already match or be 1.
+/// Returns `None` when the shapes are incompatible or the target overflows `usize`.
+pub fn broadcast_to(t: Tensor, shape: &[usize]) -> Option<Tensor> {
+    if t.shape() == shape {
+        return Some(t);
+    }
+    let src = t.shape();
+    if src.len() != shape.len() || src.iter().zip(shape).any(|(&s, &d)| s != d && s != 1) {
+        return None;
+    }
+    let n = checked_numel(shape)?;
+    let rank = shape.len();
+    // Source strides, zero along broadcast axes; then walk the target in C order.
+    let mut strides = vec![0usize; rank];
+    let mut acc = 1usize;
+    for ax in (0..rank).rev() {
+        strides[ax] = if src[ax] == 1 { 0 } else { acc };
+        acc = acc.saturating_mul(src[ax]);
+    }
+    let mut index = Vec::with_capacity(n);
+    let mut counter = vec![0usize; rank];
+    let mut offset = 0usize;
+    for _ in 0..n {
+        index.push(offset);
+        for ax in (0..rank).rev() {
+            counter[ax] += 1;
+            offset += strides[ax];
+            if counter[ax] < shape[ax] {
+                break;
+            }
+            offset -= strides[ax] * counter[ax];
+            counter[ax] = 0;
+        }
+    }
+    fn gather<T: Copy>(v: &[T], index: &[usize]) -> Option<Vec<T>> {
+        index.iter().map(|&i| v.get(i).copied()).collect()
+    }
+    let data = match t.data() {
+        Data::Float32(v) => Data::Float32(gather(v, &index)?),
+        Data::Float64(v) => Data::Float64(gather(v, &index)?),
+        Data::Int32(v) => Data::Int32(gather(v, &index)?),
+        Data::Int64(v) => Data::Int64(gather(v, &index)?),
+        Data::Bool(v) => Data::Bool(gather(v, &index)?),
+    };
+    Tensor::new(shape.to_vec(), data).ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+/// The response array format (tesseract-core's `json` and `json+base64`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Nested JSON lists.
+    Json,
+    /// Little-endian C-order bytes in standard base64.
+    JsonBase64,
+}
+
+/// Compression of base64 buffers. JSON buffers are never compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    None,
+    /// An lz4 frame, as `lz4.frame.compress` writes it.
+    Lz4,
+}
+
+/// Encodes a response array as tesseract-core does:
+/// `{"object_type":"array","shape":[..],"dtype":"..","data":{"buffer":..,"encoding":..}}`.
+///
+/// JSON buffers are nested lists (a bare value for a scalar) with NaN/±Inf as `null` and
+/// float32 written as its exact f64 value, like numpy's `tolist`. `compression` only applies
+/// to base64.
+pub fn encode_array(t: &Tensor, format: OutputFormat, compression: Compression) -> Value {
+    let data = match format {
+        OutputFormat::Json => json!({ "buffer": json_buffer(t), "encoding": "json" }),
+        OutputFormat::JsonBase64 => {
+            let bytes = le_bytes(t.data());
+            match compression {
+                Compression::None => json!({ "buffer": BASE64.encode(&bytes), "encoding": "base64" }),
+                // Compressing into a Vec cannot fail in practice; should it ever, the plain
+                // encoding is still a correct answer every client can read.
+                Compression::Lz4 => match lz4_compress(&bytes) {
+                    Ok(c) => json!({ "buffer": BASE64.encode(c), "encoding": "base64", "compression": "lz4" }),
+                    Err(_) => json!({ "buffer": BASE64.encode(&bytes), "encoding": "base64" }),
+                },
+            }
+        }
+    };
+    json!({
+        "object_type": "array",
+        "shape": t.shape(),
+        "dtype": t.dtype().name(),
+        "data": data,
+    })
+}
+
+/// An array's shape and dtype as abstract_eval returns them: `{"shape":[..],"dtype":".."}`.
+pub fn encode_abstract(sd: &ShapeDType) -> Value {
+    json!({ "shape": sd.shape, "dtype": sd.dtype.name() })
+}
+
+/// Python's `lz4.frame.compress` defaults: independent 64 KiB blocks, content size stored,
+/// no checksums.
+fn lz4_compress(bytes: &[u8]) -> Result<Vec<u8>, lz4_flex::frame::Error> {
+    let info = lz4_flex::frame::FrameInfo::new()
+        .content_size(u64::try_from(bytes.len()).ok())
+        .block_size(lz4_flex::frame::BlockSize::Max64KB)
+        .block_mode(lz4_flex::frame::BlockMode::Independent);
+    let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+fn le_bytes(data: &Data) -> Vec<u8> {
+    match data {
+        Data::Float32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::Float64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::Int32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::Int64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::Bool(v) => v.iter().map(|&b| u8::from(b)).collect(),
+    }
+}
+
+/// A float as JSON, `null` for NaN and ±Inf as orjson writes them.
+pub fn float_json(x: f64) -> Value {
+    Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+fn json_buffer(t: &Tensor) -> Value {
+    let elems: Vec<Value> = match t.data() {
+        Data::Float32(v) => v.iter().map(|&x| float_json(f64::from(x))).collect(),
+        Data::Float64(v) => v.iter().map(|&x| float_json(x)).collect(),
+        Data::Int32(v) => v.iter().map(|&x| Value::from(x)).collect(),
+        Data::Int64(v) => v.iter().map(|&x| Value::from(x)).collect(),
+        Data::Bool(v) => v.iter().map(|&x| Value::Bool(x)).collect(),
+    };
+    let mut it = elems.into_iter();
+    nest(&mut it, t.shape())
+}
+
+fn nest(elems: &mut impl Iterator<Item = Value>, shape: &[usize]) -> Value {
+    match shape.split_first() {
+        // The tensor invariant guarantees an element here.
+        None => elems.next().unwrap_or(Value::Null),
+        Some((&n, rest)) => Value::Array((0..n).map(|_| nest(elems, rest)).collect()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tree <-> nested JSON
+// ---------------------------------------------------------------------------------------------
+
+/// A path-keyed tree that does not describe one nested value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot unflatten path {path:?}: {reason}")]
+pub struct UnflattenError {
+    /// The offending path.
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+enum Node {
+    /// Not yet known to be a leaf, object or list.
+    Empty,
+    Leaf(Value),
+    Object(BTreeMap<String, Node>),
+    List(BTreeMap<usize, Node>),
+}
+
+/// Rebuilds nested JSON from values keyed by concrete paths: `a.v` becomes `{"a":{"v":..}}`,
+/// `items.[1]` an element of the list `items`, `named.{k}` the entry `k` of the object `named`.
+/// Model fields and dict keys both become object keys.
+///
+/// # Errors
+/// On an unparseable path, a path that is both a leaf and a container, a node used both as a
+/// list and an object, or list indices that are not exactly `0..n`.
+pub fn unflatten(tree: &BTreeMap<String, Value>) -> Result<Value, UnflattenError> {
+    let mut root = Node::Empty;
+    for (path, value) in tree {
+        let err = |reason: &str| UnflattenError { path: path.clone(), reason: reason.to_owned() };
+        let segments = tree_path::parse(path).map_err(|e| err(e.reason))?;
+        insert(&mut root, &segments, value.clone()).map_err(err)?;
+    }
+    match root {
+        Node::Empty => Ok(Value::Object(Map::new())),
+        root => finish(root, &mut Vec::new()),
+    }
+}
+
+fn insert(node: &mut Node, segments: &[Segment], value: Value) -> Result<(), &'static str> {
+    let Some((seg, rest)) = segments.split_first() else {
+        return match node {
+            Node::Empty => {
+                *node = Node::Leaf(value);
+                Ok(())
+            }
+            Node::Leaf(_) => Err("the path is given twice"),
+            _ => Err("the path is both a leaf and a container"),
+        };
+    };
+    if matches!(node, Node::Empty) {
+        *node = match seg {
+            Segment::Index(_) => Node::List(BTreeMap::new()),
+            Segment::Field(_) | Segment::Key(_) => Node::Object(BTreeMap::new()),
+        };
+    }
+    match (node, seg) {
+        (Node::Object(map), Segment::Field(k) | Segment::Key(k)) => {
+            insert(map.entry(k.clone()).or_insert(Node::Empty), rest, value)
+        }
+        (Node::List(map), Segment::Index(i)) => insert(map.entry(*i).or_insert(Node::Empty), rest, value),
+        (Node::Leaf(_), _) => Err("the path is both a leaf and a container"),
+        _ => Err("a node is used both as a list and as an object"),
+    }
+}
+
+fn finish(node: Node, at: &mut Vec<Segment>) -> Result<Value, UnflattenError> {
+    match node {
+        Node::Empty => Ok(Value::Null),
+        Node::Leaf(v) => Ok(v),
+        Node::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                at.push(Segment::Field(k.clone()));
+                let v = finish(v, at)?;
+                at.pop();
+                out.insert(k, v);
+            }
+            Ok(Value::Object(out))
+        }
+        Node::List(map) => {
+            let n = map.len();
+            if map.keys().copied().ne(0..n) {
+                let indices: Vec<String> = map.keys().map(usize::to_string).collect();
+                return Err(UnflattenError {
+                    path: tree_path::format(at),
+                    reason: format!("list indices must be exactly 0..{n}, got [{}]", indices.join(", ")),
+                });
+            }
+            let mut out = Vec::with_capacity(n);
+            for (i, v) in map {
+                at.push(Segment::Index(i));
+                out.push(finish(v, at)?);
+                at.pop();
+            }
+            Ok(Value::Array(out))
+        }
+    }
+}
