@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Number, Value, json};
 use tesseract_model::path::{self as tree_path, Segment};
-use tesseract_model::{DType, Data, ShapeDType, Tensor};
+use tesseract_model::{AbstractLeaf, DType, Data, Leaf, Plain, ShapeDType, Tensor};
 
 #[cfg(test)]
 mod tests;
@@ -85,7 +85,11 @@ pub struct ArrayError {
 
 impl ArrayError {
     fn new(kind: &'static str, msg: impl Into<String>, ctx: Value) -> ArrayError {
-        ArrayError { kind, msg: msg.into(), ctx }
+        ArrayError {
+            kind,
+            msg: msg.into(),
+            ctx,
+        }
     }
 
     /// A buffer problem, worded as tesseract-core words it.
@@ -142,7 +146,11 @@ impl ArrayError {
 }
 
 fn supported_list() -> String {
-    DType::ALL.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+    DType::ALL
+        .iter()
+        .map(|d| d.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses a wire dtype name into a supported [`DType`].
@@ -157,7 +165,9 @@ pub fn parse_dtype(name: &str) -> Result<DType, ArrayError> {
     }
     let allowed = supported_list();
     let msg = if NUMPY_DTYPES.contains(&name) {
-        format!("Array dtype '{name}' is not supported by this server; supported dtypes are: {allowed}")
+        format!(
+            "Array dtype '{name}' is not supported by this server; supported dtypes are: {allowed}"
+        )
     } else {
         format!("Array has unsupported dtype '{name}'; must be one of: {allowed}")
     };
@@ -202,7 +212,13 @@ pub fn py_shape(shape: &[usize]) -> String {
     match shape {
         [] => "()".to_owned(),
         [d] => format!("({d},)"),
-        dims => format!("({})", dims.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -256,7 +272,9 @@ pub fn decode_array(value: &Value, opts: &DecodeOptions) -> Result<Tensor, Array
 /// An object is taken as an encoded array if it uses any of the model's keys; any other
 /// object is just non-numeric data, which is what numpy would make of it.
 fn looks_encoded(map: &Map<String, Value>) -> bool {
-    ["object_type", "shape", "dtype", "data"].iter().any(|k| map.contains_key(*k))
+    ["object_type", "shape", "dtype", "data"]
+        .iter()
+        .any(|k| map.contains_key(*k))
 }
 
 fn decode_bare(value: &Value) -> Result<Tensor, ArrayError> {
@@ -273,16 +291,24 @@ fn decode_bare(value: &Value) -> Result<Tensor, ArrayError> {
 }
 
 fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tensor, ArrayError> {
-    if let Some(extra) = map.keys().find(|k| !["object_type", "shape", "dtype", "data"].contains(&k.as_str())) {
-        return Err(ArrayError::structure(format!("extra key '{extra}' is not permitted")));
+    if let Some(extra) = map
+        .keys()
+        .find(|k| !["object_type", "shape", "dtype", "data"].contains(&k.as_str()))
+    {
+        return Err(ArrayError::structure(format!(
+            "extra key '{extra}' is not permitted"
+        )));
     }
     match map.get("object_type") {
         None => {}
         Some(Value::String(s)) if s == "array" => {}
         Some(_) => return Err(ArrayError::structure("'object_type' must be \"array\"")),
     }
-    let shape = parse_shape(map.get("shape").ok_or_else(|| ArrayError::structure("missing 'shape'"))?)
-        .ok_or_else(|| ArrayError::structure("'shape' must be a list of non-negative integers"))?;
+    let shape = parse_shape(
+        map.get("shape")
+            .ok_or_else(|| ArrayError::structure("missing 'shape'"))?,
+    )
+    .ok_or_else(|| ArrayError::structure("'shape' must be a list of non-negative integers"))?;
     let dtype = match map.get("dtype") {
         Some(Value::String(s)) => parse_dtype(s)?,
         Some(_) => return Err(ArrayError::structure("'dtype' must be a string")),
@@ -293,8 +319,13 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
         Some(_) => return Err(ArrayError::structure("'data' must be an object")),
         None => return Err(ArrayError::structure("missing 'data'")),
     };
-    if let Some(extra) = data.keys().find(|k| !["buffer", "encoding", "compression"].contains(&k.as_str())) {
-        return Err(ArrayError::structure(format!("extra key 'data.{extra}' is not permitted")));
+    if let Some(extra) = data
+        .keys()
+        .find(|k| !["buffer", "encoding", "compression"].contains(&k.as_str()))
+    {
+        return Err(ArrayError::structure(format!(
+            "extra key 'data.{extra}' is not permitted"
+        )));
     }
     let encoding = match data.get("encoding") {
         Some(Value::String(s)) => s.as_str(),
@@ -305,10 +336,14 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
         None | Some(Value::Null) => false,
         Some(Value::String(s)) if s == "lz4" => true,
         Some(other) => {
-            return Err(ArrayError::structure(format!("unsupported compression {other}; expected null or \"lz4\"")));
+            return Err(ArrayError::structure(format!(
+                "unsupported compression {other}; expected null or \"lz4\""
+            )));
         }
     };
-    let buffer = data.get("buffer").ok_or_else(|| ArrayError::structure("missing 'data.buffer'"))?;
+    let buffer = data
+        .get("buffer")
+        .ok_or_else(|| ArrayError::structure("missing 'data.buffer'"))?;
     // Checked before touching the buffer so that a huge declared shape cannot drive any
     // allocation below.
     let Some(nbytes) = byte_len(&shape, dtype) else {
@@ -321,7 +356,9 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
     let data = match encoding {
         "json" | "raw" => {
             if lz4 {
-                return Err(ArrayError::structure("json-encoded buffers cannot be compressed"));
+                return Err(ArrayError::structure(
+                    "json-encoded buffers cannot be compressed",
+                ));
             }
             decode_json_buffer(buffer, &shape, dtype, encoding)?
         }
@@ -330,18 +367,28 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
                 return Err(ArrayError::decode(encoding, "buffer must be a string"));
             };
             let bytes = decode_base64(text, if lz4 { None } else { Some(nbytes) })?;
-            let bytes = if lz4 { lz4_decompress(&bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))? } else { bytes };
-            data_from_le_bytes(dtype, &bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))?
+            let bytes = if lz4 {
+                lz4_decompress(&bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))?
+            } else {
+                bytes
+            };
+            data_from_le_bytes(dtype, &bytes, nbytes)
+                .map_err(|e| ArrayError::decode(encoding, e))?
         }
         "binref" => {
             let Value::String(text) = buffer else {
                 return Err(ArrayError::decode(encoding, "buffer must be a string"));
             };
-            let bytes = read_binref(text, lz4, nbytes, opts).map_err(|e| ArrayError::decode(encoding, e))?;
-            data_from_le_bytes(dtype, &bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))?
+            let bytes = read_binref(text, lz4, nbytes, opts)
+                .map_err(|e| ArrayError::decode(encoding, e))?;
+            data_from_le_bytes(dtype, &bytes, nbytes)
+                .map_err(|e| ArrayError::decode(encoding, e))?
         }
         "cuda_ipc" => {
-            return Err(ArrayError::decode(encoding, "cuda_ipc encoding is not supported by this server"));
+            return Err(ArrayError::decode(
+                encoding,
+                "cuda_ipc encoding is not supported by this server",
+            ));
         }
         other => {
             return Err(ArrayError::structure(format!(
@@ -353,15 +400,26 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
 }
 
 fn parse_shape(value: &Value) -> Option<Vec<usize>> {
-    value.as_array()?.iter().map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok())).collect()
+    value
+        .as_array()?
+        .iter()
+        .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+        .collect()
 }
 
 /// A json buffer is `np.asarray(buffer).reshape(shape)` followed by a checked cast to the
 /// stated dtype, so only the element count has to match the shape.
-fn decode_json_buffer(buffer: &Value, shape: &[usize], dtype: DType, encoding: &str) -> Result<Data, ArrayError> {
+fn decode_json_buffer(
+    buffer: &Value,
+    shape: &[usize],
+    dtype: DType,
+    encoding: &str,
+) -> Result<Data, ArrayError> {
     let (found, data) = infer(buffer).map_err(|e| match e {
         InferError::NonNumeric => ArrayError::decode(encoding, "buffer contains non-numeric data"),
-        InferError::Ragged => ArrayError::decode(encoding, "nested lists have inhomogeneous lengths"),
+        InferError::Ragged => {
+            ArrayError::decode(encoding, "nested lists have inhomogeneous lengths")
+        }
         InferError::Array(e) => e,
     })?;
     if checked_numel(&found) != checked_numel(shape) {
@@ -380,8 +438,11 @@ fn decode_json_buffer(buffer: &Value, shape: &[usize], dtype: DType, encoding: &
 /// Decodes strict, padded standard base64. When the plain byte length is known, it is checked
 /// from the text length first so that a wrong-sized buffer is refused before decoding.
 fn decode_base64(text: &str, expected: Option<usize>) -> Result<Vec<u8>, ArrayError> {
-    if text.len() % 4 != 0 {
-        return Err(ArrayError::decode("base64", "invalid base64: length is not a multiple of 4"));
+    if !text.len().is_multiple_of(4) {
+        return Err(ArrayError::decode(
+            "base64",
+            "invalid base64: length is not a multiple of 4",
+        ));
     }
     if let Some(expected) = expected {
         let padding = text.bytes().rev().take(2).filter(|&b| b == b'=').count();
@@ -393,7 +454,9 @@ fn decode_base64(text: &str, expected: Option<usize>) -> Result<Vec<u8>, ArrayEr
             ));
         }
     }
-    BASE64.decode(text).map_err(|e| ArrayError::decode("base64", format!("invalid base64: {e}")))
+    BASE64
+        .decode(text)
+        .map_err(|e| ArrayError::decode("base64", format!("invalid base64: {e}")))
 }
 
 const LZ4_MAGIC: u32 = 0x184D_2204;
@@ -405,21 +468,31 @@ const LZ4_MAGIC: u32 = 0x184D_2204;
 /// initial capacity is bounded by lz4's maximum ratio, so neither a lying header nor a huge
 /// declared shape can force a large allocation.
 fn lz4_decompress(bytes: &[u8], expected: usize) -> Result<Vec<u8>, String> {
-    if let Some(declared) = lz4_declared_size(bytes) {
-        if u64::try_from(expected).ok() != Some(declared) {
-            return Err(format!("lz4 frame declares {declared} bytes, but shape and dtype need {expected}"));
-        }
+    if let Some(declared) = lz4_declared_size(bytes)
+        && u64::try_from(expected).ok() != Some(declared)
+    {
+        return Err(format!(
+            "lz4 frame declares {declared} bytes, but shape and dtype need {expected}"
+        ));
     }
     // lz4 cannot expand data by more than ~255x.
     let mut out = Vec::with_capacity(expected.min(bytes.len().saturating_mul(256)));
-    let limit = u64::try_from(expected).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(expected)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     lz4_flex::frame::FrameDecoder::new(bytes)
         .take(limit)
         .read_to_end(&mut out)
         .map_err(|e| format!("invalid lz4 frame: {e}"))?;
     if out.len() != expected {
-        let got = if out.len() > expected { format!("more than {expected}") } else { out.len().to_string() };
-        return Err(format!("lz4 frame holds {got} bytes, but shape and dtype need {expected}"));
+        let got = if out.len() > expected {
+            format!("more than {expected}")
+        } else {
+            out.len().to_string()
+        };
+        return Err(format!(
+            "lz4 frame holds {got} bytes, but shape and dtype need {expected}"
+        ));
     }
     Ok(out)
 }
@@ -439,20 +512,28 @@ fn lz4_declared_size(bytes: &[u8]) -> Option<u64> {
 /// the shortest non-empty path, then up to two numeric suffixes.
 fn parse_binref(buffer: &str) -> Result<(&str, u64, Option<u64>), String> {
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let parse = |s: &str| s.parse::<u64>().map_err(|_| format!("number {s} in binref buffer is too large"));
+    let parse = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("number {s} in binref buffer is too large"))
+    };
     let parts: Vec<&str> = buffer.rsplitn(3, ':').collect();
-    if let [size, offset, path] = parts[..] {
-        if numeric(size) && numeric(offset) && !path.is_empty() {
-            return Ok((path, parse(offset)?, Some(parse(size)?)));
-        }
+    if let [size, offset, path] = parts[..]
+        && numeric(size)
+        && numeric(offset)
+        && !path.is_empty()
+    {
+        return Ok((path, parse(offset)?, Some(parse(size)?)));
     }
-    if let Some((path, offset)) = buffer.rsplit_once(':') {
-        if numeric(offset) && !path.is_empty() {
-            return Ok((path, parse(offset)?, None));
-        }
+    if let Some((path, offset)) = buffer.rsplit_once(':')
+        && numeric(offset)
+        && !path.is_empty()
+    {
+        return Ok((path, parse(offset)?, None));
     }
     if buffer.is_empty() {
-        return Err("empty binref buffer; expected '<path>[:<offset>[:<compressed_size>]]'".to_owned());
+        return Err(
+            "empty binref buffer; expected '<path>[:<offset>[:<compressed_size>]]'".to_owned(),
+        );
     }
     Ok((buffer, 0, None))
 }
@@ -460,26 +541,47 @@ fn parse_binref(buffer: &str) -> Result<(&str, u64, Option<u64>), String> {
 /// Resolves a binref path inside `root`, refusing anything that could name a file outside it.
 fn resolve_binref(root: &Path, rel: &str) -> Result<PathBuf, String> {
     let rel_path = Path::new(rel);
-    if rel_path.is_absolute() || rel_path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Err(format!("binref path '{rel}' must be relative to the input path and must not contain '..'"));
+    if rel_path.is_absolute()
+        || rel_path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "binref path '{rel}' must be relative to the input path and must not contain '..'"
+        ));
     }
-    let root = root.canonicalize().map_err(|e| format!("input path {}: {e}", root.display()))?;
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("input path {}: {e}", root.display()))?;
     // Canonicalizing resolves symlinks, which is what the containment check must see.
-    let full = root.join(rel_path).canonicalize().map_err(|e| format!("binref file '{rel}': {e}"))?;
+    let full = root
+        .join(rel_path)
+        .canonicalize()
+        .map_err(|e| format!("binref file '{rel}': {e}"))?;
     if !full.starts_with(&root) {
-        return Err(format!("binref path '{rel}' resolves outside the input path"));
+        return Err(format!(
+            "binref path '{rel}' resolves outside the input path"
+        ));
     }
     Ok(full)
 }
 
-fn read_binref(buffer: &str, lz4: bool, nbytes: usize, opts: &DecodeOptions) -> Result<Vec<u8>, String> {
+fn read_binref(
+    buffer: &str,
+    lz4: bool,
+    nbytes: usize,
+    opts: &DecodeOptions,
+) -> Result<Vec<u8>, String> {
     let (rel, offset, compressed_size) = parse_binref(buffer)?;
     let Some(root) = &opts.binref_root else {
         return Err("binref input is not available: the server has no input path".to_owned());
     };
     let full = resolve_binref(root, rel)?;
     let mut file = File::open(&full).map_err(|e| format!("binref file '{rel}': {e}"))?;
-    let file_len = file.metadata().map_err(|e| format!("binref file '{rel}': {e}"))?.len();
+    let file_len = file
+        .metadata()
+        .map_err(|e| format!("binref file '{rel}': {e}"))?
+        .len();
     let to_read = if lz4 {
         compressed_size.ok_or("compressed_size is required in buffer spec when compression is set (expected format: '<path>:<offset>:<compressed_size>')")?
     } else {
@@ -487,20 +589,33 @@ fn read_binref(buffer: &str, lz4: bool, nbytes: usize, opts: &DecodeOptions) -> 
     };
     // Checked against the file before allocating, so the shape cannot request more memory
     // than the file could fill.
-    let end = offset.checked_add(to_read).ok_or("binref offset and size overflow")?;
+    let end = offset
+        .checked_add(to_read)
+        .ok_or("binref offset and size overflow")?;
     if end > file_len {
-        return Err(format!("binref file '{rel}' has {file_len} bytes; cannot read {to_read} bytes at offset {offset}"));
+        return Err(format!(
+            "binref file '{rel}' has {file_len} bytes; cannot read {to_read} bytes at offset {offset}"
+        ));
     }
     let len = usize::try_from(to_read).map_err(|_| "binref size too large".to_owned())?;
-    file.seek(SeekFrom::Start(offset)).map_err(|e| format!("binref file '{rel}': {e}"))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| format!("binref file '{rel}': {e}"))?;
     let mut bytes = vec![0u8; len];
-    file.read_exact(&mut bytes).map_err(|e| format!("binref file '{rel}': {e}"))?;
-    if lz4 { lz4_decompress(&bytes, nbytes) } else { Ok(bytes) }
+    file.read_exact(&mut bytes)
+        .map_err(|e| format!("binref file '{rel}': {e}"))?;
+    if lz4 {
+        lz4_decompress(&bytes, nbytes)
+    } else {
+        Ok(bytes)
+    }
 }
 
 fn data_from_le_bytes(dtype: DType, bytes: &[u8], expected: usize) -> Result<Data, String> {
     if bytes.len() != expected {
-        return Err(format!("buffer holds {} bytes, but shape and dtype need {expected}", bytes.len()));
+        return Err(format!(
+            "buffer holds {} bytes, but shape and dtype need {expected}",
+            bytes.len()
+        ));
     }
     macro_rules! le {
         ($t:ty, $n:literal) => {
@@ -557,7 +672,9 @@ fn infer(value: &Value) -> Result<(Vec<usize>, Data), InferError> {
     collect(value, &shape, &mut leaves)?;
 
     let has_float = leaves.iter().any(|s| matches!(s, Scalar::Float(_)));
-    let has_int = leaves.iter().any(|s| matches!(s, Scalar::Int(_) | Scalar::Big(_)));
+    let has_int = leaves
+        .iter()
+        .any(|s| matches!(s, Scalar::Int(_) | Scalar::Big(_)));
     let data = if has_float || leaves.is_empty() {
         Data::Float64(
             leaves
@@ -576,13 +693,23 @@ fn infer(value: &Value) -> Result<(Vec<usize>, Data), InferError> {
             out.push(match *s {
                 Scalar::Bool(b) => i64::from(b),
                 Scalar::Int(i) => i,
-                Scalar::Big(u) => return Err(InferError::Array(ArrayError::out_of_range(DType::Int64, u.to_string()))),
+                Scalar::Big(u) => {
+                    return Err(InferError::Array(ArrayError::out_of_range(
+                        DType::Int64,
+                        u.to_string(),
+                    )));
+                }
                 Scalar::Float(_) => 0,
             });
         }
         Data::Int64(out)
     } else {
-        Data::Bool(leaves.iter().map(|s| matches!(s, Scalar::Bool(true))).collect())
+        Data::Bool(
+            leaves
+                .iter()
+                .map(|s| matches!(s, Scalar::Bool(true)))
+                .collect(),
+        )
     };
     Ok((shape, data))
 }
@@ -655,11 +782,19 @@ pub fn cast(t: Tensor, to: DType) -> Result<Tensor, ArrayError> {
 
 fn int_to_i32(v: &[i64]) -> Result<Vec<i32>, ArrayError> {
     v.iter()
-        .map(|&x| i32::try_from(x).map_err(|_| ArrayError::out_of_range(DType::Int32, x.to_string())))
+        .map(|&x| {
+            i32::try_from(x).map_err(|_| ArrayError::out_of_range(DType::Int32, x.to_string()))
+        })
         .collect()
 }
 
-fn float_to_int<T>(v: &[f64], to: DType, lo: f64, hi_exclusive: f64, conv: impl Fn(f64) -> T) -> Result<Vec<T>, ArrayError> {
+fn float_to_int<T>(
+    v: &[f64],
+    to: DType,
+    lo: f64,
+    hi_exclusive: f64,
+    conv: impl Fn(f64) -> T,
+) -> Result<Vec<T>, ArrayError> {
     if v.iter().any(|x| !x.is_finite() || x.fract() != 0.0) {
         return Err(ArrayError::expected_integer());
     }
@@ -688,16 +823,25 @@ fn convert(data: Data, to: DType, mode: CastMode) -> Result<Data, ArrayError> {
             Data::from_f64(to, &ones)
         }
         (Data::Int32(v), DType::Int64) => Data::Int64(v.into_iter().map(i64::from).collect()),
-        (Data::Int32(v), DType::Float32) => Data::Float32(v.into_iter().map(|x| x as f32).collect()),
+        (Data::Int32(v), DType::Float32) => {
+            Data::Float32(v.into_iter().map(|x| x as f32).collect())
+        }
         (Data::Int32(v), DType::Float64) => Data::Float64(v.into_iter().map(f64::from).collect()),
         (Data::Int32(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0).collect()),
         (Data::Int64(v), DType::Int32) => Data::Int32(int_to_i32(&v)?),
-        (Data::Int64(v), DType::Float32) => Data::Float32(v.into_iter().map(|x| x as f32).collect()),
-        (Data::Int64(v), DType::Float64) => Data::Float64(v.into_iter().map(|x| x as f64).collect()),
+        (Data::Int64(v), DType::Float32) => {
+            Data::Float32(v.into_iter().map(|x| x as f32).collect())
+        }
+        (Data::Int64(v), DType::Float64) => {
+            Data::Float64(v.into_iter().map(|x| x as f64).collect())
+        }
         (Data::Int64(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0).collect()),
         (Data::Float32(v), DType::Float64) => Data::Float64(v.into_iter().map(f64::from).collect()),
         (Data::Float64(v), DType::Float32) => {
-            if let Some(&x) = v.iter().find(|x| x.is_finite() && !(**x as f32).is_finite()) {
+            if let Some(&x) = v
+                .iter()
+                .find(|x| x.is_finite() && !(**x as f32).is_finite())
+            {
                 return Err(ArrayError::out_of_range(to, py_float(x)));
             }
             Data::Float32(v.into_iter().map(|x| x as f32).collect())
@@ -706,8 +850,12 @@ fn convert(data: Data, to: DType, mode: CastMode) -> Result<Data, ArrayError> {
             let wide: Vec<f64> = v.into_iter().map(f64::from).collect();
             convert(Data::Float64(wide), to, mode)?
         }
-        (Data::Float64(v), DType::Int32) => Data::Int32(float_to_int(&v, to, I32_LO, I32_HI, |x| x as i32)?),
-        (Data::Float64(v), DType::Int64) => Data::Int64(float_to_int(&v, to, I64_LO, I64_HI, |x| x as i64)?),
+        (Data::Float64(v), DType::Int32) => {
+            Data::Int32(float_to_int(&v, to, I32_LO, I32_HI, |x| x as i32)?)
+        }
+        (Data::Float64(v), DType::Int64) => {
+            Data::Int64(float_to_int(&v, to, I64_LO, I64_HI, |x| x as i64)?)
+        }
         // numpy's astype: NaN is truthy.
         (Data::Float32(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0.0).collect()),
         (Data::Float64(v), DType::Bool) => Data::Bool(v.into_iter().map(|x| x != 0.0).collect()),
@@ -779,6 +927,7 @@ pub enum OutputFormat {
 /// Compression of base64 buffers. JSON buffers are never compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Compression {
+    /// Plain bytes.
     #[default]
     None,
     /// An lz4 frame, as `lz4.frame.compress` writes it.
@@ -797,11 +946,15 @@ pub fn encode_array(t: &Tensor, format: OutputFormat, compression: Compression) 
         OutputFormat::JsonBase64 => {
             let bytes = le_bytes(t.data());
             match compression {
-                Compression::None => json!({ "buffer": BASE64.encode(&bytes), "encoding": "base64" }),
+                Compression::None => {
+                    json!({ "buffer": BASE64.encode(&bytes), "encoding": "base64" })
+                }
                 // Compressing into a Vec cannot fail in practice; should it ever, the plain
                 // encoding is still a correct answer every client can read.
                 Compression::Lz4 => match lz4_compress(&bytes) {
-                    Ok(c) => json!({ "buffer": BASE64.encode(c), "encoding": "base64", "compression": "lz4" }),
+                    Ok(c) => {
+                        json!({ "buffer": BASE64.encode(c), "encoding": "base64", "compression": "lz4" })
+                    }
                     Err(_) => json!({ "buffer": BASE64.encode(&bytes), "encoding": "base64" }),
                 },
             }
@@ -867,6 +1020,37 @@ fn nest(elems: &mut impl Iterator<Item = Value>, shape: &[usize]) -> Value {
     }
 }
 
+/// A plain leaf as response JSON: `Plain::Json` text is parsed back (kept as a string if the
+/// component sent invalid JSON), and a non-finite float is `null`.
+pub fn plain_to_json(plain: &Plain) -> Value {
+    match plain {
+        Plain::Bool(b) => Value::Bool(*b),
+        Plain::Int(i) => Value::from(*i),
+        Plain::Float(x) => float_json(*x),
+        Plain::Text(s) => Value::String(s.clone()),
+        Plain::Json(text) => {
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+        }
+    }
+}
+
+/// A tree leaf as response JSON: tensors through [`encode_array`], plain values through
+/// [`plain_to_json`].
+pub fn leaf_to_json(leaf: &Leaf, format: OutputFormat, compression: Compression) -> Value {
+    match leaf {
+        Leaf::Tensor(t) => encode_array(t, format, compression),
+        Leaf::Plain(p) => plain_to_json(p),
+    }
+}
+
+/// An abstract leaf as abstract_eval response JSON.
+pub fn abstract_leaf_to_json(leaf: &AbstractLeaf) -> Value {
+    match leaf {
+        AbstractLeaf::Array(sd) => encode_abstract(sd),
+        AbstractLeaf::Plain(p) => plain_to_json(p),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tree <-> nested JSON
 // ---------------------------------------------------------------------------------------------
@@ -899,7 +1083,10 @@ enum Node {
 pub fn unflatten(tree: &BTreeMap<String, Value>) -> Result<Value, UnflattenError> {
     let mut root = Node::Empty;
     for (path, value) in tree {
-        let err = |reason: &str| UnflattenError { path: path.clone(), reason: reason.to_owned() };
+        let err = |reason: &str| UnflattenError {
+            path: path.clone(),
+            reason: reason.to_owned(),
+        };
         let segments = tree_path::parse(path).map_err(|e| err(e.reason))?;
         insert(&mut root, &segments, value.clone()).map_err(err)?;
     }
@@ -930,7 +1117,9 @@ fn insert(node: &mut Node, segments: &[Segment], value: Value) -> Result<(), &'s
         (Node::Object(map), Segment::Field(k) | Segment::Key(k)) => {
             insert(map.entry(k.clone()).or_insert(Node::Empty), rest, value)
         }
-        (Node::List(map), Segment::Index(i)) => insert(map.entry(*i).or_insert(Node::Empty), rest, value),
+        (Node::List(map), Segment::Index(i)) => {
+            insert(map.entry(*i).or_insert(Node::Empty), rest, value)
+        }
         (Node::Leaf(_), _) => Err("the path is both a leaf and a container"),
         _ => Err("a node is used both as a list and as an object"),
     }
@@ -956,7 +1145,10 @@ fn finish(node: Node, at: &mut Vec<Segment>) -> Result<Value, UnflattenError> {
                 let indices: Vec<String> = map.keys().map(usize::to_string).collect();
                 return Err(UnflattenError {
                     path: tree_path::format(at),
-                    reason: format!("list indices must be exactly 0..{n}, got [{}]", indices.join(", ")),
+                    reason: format!(
+                        "list indices must be exactly 0..{n}, got [{}]",
+                        indices.join(", ")
+                    ),
                 });
             }
             let mut out = Vec::with_capacity(n);

@@ -73,7 +73,7 @@ pub fn config(limits: &Limits) -> Config {
     let mut cfg = Config::new();
     cfg.epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .wasm_backtrace(true);
+        ;
     cfg
 }
 
@@ -112,5 +112,67 @@ impl Drop for EpochTicker {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Everything needed to load and run components: one wasmtime engine, its WASI linker, its
+/// epoch ticker and the precompiled cache. Share one per process.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: wasmtime::component::Linker<crate::sandbox::HostState>,
+    limits: Limits,
+    cache: Option<crate::cache::Cache>,
+    _ticker: EpochTicker,
+}
+
+/// How to build an [`Engine`].
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub limits: Limits,
+    /// Where precompiled components are kept; `None` compiles on every load.
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    #[error("cannot start the epoch ticker thread")]
+    Ticker(#[source] std::io::Error),
+}
+
+impl Engine {
+    /// # Errors
+    /// When the limits are out of range or wasmtime rejects the configuration.
+    pub fn new(options: EngineOptions) -> Result<Engine, EngineError> {
+        let limits = options.limits;
+        if limits.max_memory_bytes == 0 || limits.timeout.is_zero() || limits.loop_parallelism == 0 {
+            return Err(EngineError::Config("memory cap, timeout and parallelism must all be positive".into()));
+        }
+        if limits.max_memory_bytes > 4 << 30 {
+            return Err(EngineError::Config("wasm32 memories cannot exceed 4 GiB".into()));
+        }
+        let engine = wasmtime::Engine::new(&config(&limits)).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let mut linker = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine).map_err(EngineError::Ticker)?;
+        Ok(Engine { engine, linker, limits, cache: options.cache_dir.map(crate::cache::Cache::new), _ticker: ticker })
+    }
+
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    pub fn linker(&self) -> &wasmtime::component::Linker<crate::sandbox::HostState> {
+        &self.linker
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn cache(&self) -> Option<&crate::cache::Cache> {
+        self.cache.as_ref()
     }
 }

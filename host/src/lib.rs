@@ -1,5 +1,18 @@
 //! tesseract-wasm: serve differentiable Tesseract components compiled to WebAssembly.
+//!
+//! - [`engine::Engine`]: one wasmtime engine per process, its limits and precompiled cache.
+//! - [`component::Tesseract`]: a loaded component, its [`planner::Capabilities`] and metadata.
+//! - [`runtime::Runtime`]: serves every endpoint, natively or derived, as [`planner`] decides.
+//! - [`schema`] and [`codec`]: tesseract-core's request validation and array encodings.
 
+pub mod bindings;
+pub mod cache;
 pub mod codec;
+pub mod component;
+pub mod derive;
+pub mod engine;
 pub mod planner;
+pub mod request;
+pub mod runtime;
+pub mod sandbox;
 pub mod schema;

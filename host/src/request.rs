@@ -1,0 +1,482 @@
+//! tesseract-core's request bodies in, response JSON out: the one codec the CLI `run` command
+//! and the HTTP server share.
+//!
+//! A request is validated completely before the guest runs (inputs, path sets, (co)tangent
+//! keys and shapes). (Co)tangents may carry extra leading axes: that is a batch, served in one
+//! call, and the response carries the same leading axes. The rule, for a primal (or output)
+//! of shape `P` and a (co)tangent of shape `T`:
+//!
+//! - `rank(T) == rank(P)`: one (co)tangent; size-1 dimensions broadcast to `P`, as upstream.
+//! - `rank(T) > rank(P)`: a batch. `T = B ++ P'` with `P'` matching `P` as above, and every
+//!   (co)tangent of the request must have the same batch shape `B`.
+//! - anything else, or (co)tangents that disagree on `B`, is a 422.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+use tesseract_model::path::{self, TemplateSegment};
+use tesseract_model::schema::{FieldKind, Info, ShapeSpec};
+use tesseract_model::{GuestError, Leaf, Tensor, Tree, Vectors};
+
+use crate::codec::{self, Compression, DecodeOptions, OutputFormat};
+use crate::planner::{Endpoint, Route};
+use crate::runtime::Runtime;
+use crate::sandbox::CallError;
+use crate::schema::{self, Loc, ValidationError, ValidationErrors};
+
+/// How arrays are read and written for one request.
+#[derive(Debug, Clone, Default)]
+pub struct CodecOptions {
+    pub decode: DecodeOptions,
+    pub format: Format,
+}
+
+/// The response encoding (tesseract-core's output format and compression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Format {
+    pub output: OutputFormat,
+    pub compression: Compression,
+}
+
+impl Default for Format {
+    fn default() -> Format {
+        Format { output: OutputFormat::Json, compression: Compression::None }
+    }
+}
+
+/// A served request: the response body and the route that computed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub body: Value,
+    pub route: Route,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The request is invalid (HTTP 422), with tesseract-core's error details.
+    #[error("invalid request: {0}")]
+    Invalid(ValidationErrors),
+    /// The computation failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl From<ValidationErrors> for RequestError {
+    fn from(e: ValidationErrors) -> RequestError {
+        RequestError::Invalid(e)
+    }
+}
+
+impl RequestError {
+    /// The HTTP status tesseract-core clients expect for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::Invalid(_) => 422,
+            RequestError::Call(e) => match e {
+                CallError::Guest(GuestError { kind: tesseract_model::ErrorKind::InvalidInput, .. }) | CallError::InvalidRequest(_) => 422,
+                CallError::Unsupported(_) => 404,
+                CallError::Busy => 503,
+                CallError::Timeout { .. } => 504,
+                _ => 500,
+            },
+        }
+    }
+
+    /// The JSON body: `{"detail":[...]}` for 422s, `{"detail":"..."}` otherwise.
+    pub fn body(&self) -> Value {
+        match self {
+            RequestError::Invalid(e) => e.to_detail(),
+            RequestError::Call(CallError::Guest(g)) if g.kind == tesseract_model::ErrorKind::InvalidInput => {
+                ValidationErrors(vec![ValidationError::value_error(loc(&["body", "inputs"]), Value::Null, &g.message)]).to_detail()
+            }
+            RequestError::Call(CallError::InvalidRequest(msg)) => {
+                ValidationErrors(vec![ValidationError::value_error(loc(&["body"]), Value::Null, msg)]).to_detail()
+            }
+            RequestError::Call(e) => json!({ "detail": e.to_string() }),
+        }
+    }
+}
+
+fn loc(parts: &[&str]) -> Vec<Loc> {
+    parts.iter().map(|&p| Loc::from(p)).collect()
+}
+
+fn with(base: &[Loc], more: impl IntoIterator<Item = Loc>) -> Vec<Loc> {
+    base.iter().cloned().chain(more).collect()
+}
+
+/// Parses an endpoint name as used in routes and the CLI.
+pub fn endpoint_from_name(name: &str) -> Option<Endpoint> {
+    [Endpoint::Apply, Endpoint::Jacobian, Endpoint::Jvp, Endpoint::Vjp, Endpoint::AbstractEval]
+        .into_iter()
+        .find(|e| e.name() == name)
+}
+
+/// Splits a request body into its fields, enforcing `extra="forbid"` and required fields.
+fn fields<'a>(body: &'a Value, names: &[&str], errors: &mut Vec<ValidationError>) -> Option<Vec<&'a Value>> {
+    let Some(obj) = body.as_object() else {
+        errors.push(ValidationError {
+            kind: "model_attributes_type".into(),
+            loc: loc(&["body"]),
+            msg: "Input should be a valid dictionary or object to extract fields from".into(),
+            input: body.clone(),
+            ctx: None,
+        });
+        return None;
+    };
+    for key in obj.keys() {
+        if !names.contains(&key.as_str()) {
+            errors.push(ValidationError::extra_forbidden(with(&loc(&["body"]), [Loc::Key(key.clone())]), obj[key].clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        match obj.get(*name) {
+            Some(v) => out.push(v),
+            None => errors.push(ValidationError::missing(with(&loc(&["body"]), [Loc::from(*name)]), body.clone())),
+        }
+    }
+    (out.len() == names.len()).then_some(out)
+}
+
+/// Whether concrete `path` instantiates `template` (`items.[1]` instantiates `items.[]`).
+fn instantiates(path: &str, template: &str) -> bool {
+    path::parse(path).is_ok_and(|segments| path::template(&segments) == template)
+}
+
+fn differentiable_templates(fields: &[tesseract_model::schema::Field]) -> Vec<&str> {
+    fields.iter().filter(|f| f.is_differentiable()).map(|f| f.path.as_str()).collect()
+}
+
+/// A set of paths (`jvp_inputs`, ...): a non-empty list of unique strings, each a
+/// differentiable path of the given side.
+fn path_set(value: &Value, name: &str, allowed: &[&str], inputs: Option<&Tree>, errors: &mut Vec<ValidationError>) -> Vec<String> {
+    let at = loc(&["body", name]);
+    let Some(items) = value.as_array() else {
+        errors.push(ValidationError {
+            kind: "set_type".into(),
+            loc: at,
+            msg: "Input should be a valid set".into(),
+            input: value.clone(),
+            ctx: None,
+        });
+        return Vec::new();
+    };
+    if items.is_empty() {
+        errors.push(ValidationError {
+            kind: "too_short".into(),
+            loc: at.clone(),
+            msg: "Set should have at least 1 item after validation, not 0".into(),
+            input: value.clone(),
+            ctx: Some(json!({"field_type": "Set", "min_length": 1, "actual_length": 0})),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let here = with(&at, [Loc::Index(i)]);
+        let Some(p) = item.as_str() else {
+            errors.push(ValidationError { kind: "string_type".into(), loc: here, msg: "Input should be a valid string".into(), input: item.clone(), ctx: None });
+            continue;
+        };
+        if !seen.insert(p) {
+            errors.push(ValidationError::value_error(here, item.clone(), &format!("{name} lists `{p}` more than once")));
+            continue;
+        }
+        if !allowed.iter().any(|t| instantiates(p, t)) {
+            let msg = format!("`{p}` is not a differentiable path; {name} may use: {}", allowed.join(", "));
+            errors.push(ValidationError::value_error(here, item.clone(), &msg));
+            continue;
+        }
+        if let Some(tree) = inputs
+            && !tree.contains_key(p)
+        {
+            errors.push(ValidationError::value_error(here, item.clone(), &format!("Could not find {name} path {p} in inputs.")));
+            continue;
+        }
+        out.push(p.to_owned());
+    }
+    out
+}
+
+/// The declared shape of a differentiable output path.
+fn output_spec<'a>(info: &'a Info, concrete: &str) -> Option<&'a ShapeSpec> {
+    let template = path::template(&path::parse(concrete).ok()?);
+    match &info.output(&template)?.kind {
+        FieldKind::Array(a) => Some(&a.shape),
+        FieldKind::Plain { .. } => None,
+    }
+}
+
+/// Fits one (co)tangent to `reference` (the primal's shape, or the output's declared shape)
+/// and returns its batch shape.
+fn fit_vector(t: Tensor, reference: &Reference) -> Result<(Tensor, Vec<usize>), String> {
+    let rank = match reference {
+        Reference::Actual(s) => Some(s.len()),
+        Reference::Declared(spec) => spec.rank(),
+    };
+    let Some(rank) = rank else {
+        return Ok((t, Vec::new()));
+    };
+    if t.shape().len() < rank {
+        return Err(format!("has shape {:?}, which has fewer dimensions than the expected {rank}", t.shape()));
+    }
+    let split = t.shape().len() - rank;
+    let batch = t.shape()[..split].to_vec();
+    let trailing = t.shape()[split..].to_vec();
+    let target: Vec<usize> = match reference {
+        Reference::Actual(s) => s.clone(),
+        Reference::Declared(spec) => schema::check_shape(spec, &trailing).map_err(|e| e.msg)?,
+    };
+    if trailing == target {
+        return Ok((t, batch));
+    }
+    if trailing.iter().zip(&target).any(|(&a, &b)| a != b && a != 1) {
+        return Err(format!("has shape {:?}, which does not end with the expected {target:?}", t.shape()));
+    }
+    // Broadcast the trailing size-1 dimensions, batch by batch.
+    let count: usize = batch.iter().product();
+    let parts = if batch.is_empty() { vec![t] } else { t.reshape([vec![count], trailing].concat()).map_err(|e| e.to_string())?.unstack().map_err(|e| e.to_string())? };
+    let widened: Vec<Tensor> = parts
+        .into_iter()
+        .map(|p| codec::broadcast_to(p, &target).ok_or_else(|| format!("cannot broadcast to {target:?}")))
+        .collect::<Result<_, _>>()?;
+    let out = if batch.is_empty() {
+        widened.into_iter().next().ok_or("empty")?
+    } else {
+        Tensor::stack(&widened).map_err(|e| e.to_string())?.reshape([batch.clone(), target].concat()).map_err(|e| e.to_string())?
+    };
+    Ok((out, batch))
+}
+
+/// Validated (co)tangents: one map, and the batch shape (empty for a single vector).
+struct Directions {
+    vectors: Vectors,
+    batch: Vec<usize>,
+}
+
+fn directions(
+    value: &Value,
+    name: &str,
+    keys_name: &str,
+    keys: &[String],
+    reference: impl Fn(&str) -> Option<(tesseract_model::DType, Reference)>,
+    opts: &DecodeOptions,
+    errors: &mut Vec<ValidationError>,
+) -> Option<Directions> {
+    let at = loc(&["body", name]);
+    let Some(obj) = value.as_object() else {
+        errors.push(ValidationError { kind: "dict_type".into(), loc: at, msg: "Input should be a valid dictionary".into(), input: value.clone(), ctx: None });
+        return None;
+    };
+    let given: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
+    let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+    if given != wanted {
+        let msg = format!("Expected {name} with keys conforming to {keys_name}: {wanted:?}, got {given:?}.");
+        errors.push(ValidationError::value_error(at, value.clone(), &msg));
+        return None;
+    }
+    let mut vectors = Vectors::new();
+    let mut batch: Option<(String, Vec<usize>)> = None;
+    for key in keys {
+        let here = with(&at, [Loc::Key(key.clone())]);
+        let raw = &obj[key.as_str()];
+        let Some((dtype, shape)) = reference(key) else { continue };
+        let t = match schema::decode_as(raw, dtype, opts) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(ValidationError::from_array(here, raw.clone(), e));
+                continue;
+            }
+        };
+        match fit_vector(t, &shape) {
+            Ok((t, b)) => {
+                match &batch {
+                    Some((first, fb)) if *fb != b => {
+                        let msg = format!("`{key}` has batch shape {b:?} but `{first}` has {fb:?}; every entry must carry the same leading batch axes");
+                        errors.push(ValidationError::value_error(here, Value::Null, &msg));
+                    }
+                    Some(_) => {}
+                    None => batch = Some((key.clone(), b)),
+                }
+                vectors.insert(key.clone(), t);
+            }
+            Err(msg) => errors.push(ValidationError::value_error(here, Value::Null, &format!("`{key}` {msg}"))),
+        }
+    }
+    Some(Directions { vectors, batch: batch.map(|(_, b)| b).unwrap_or_default() })
+}
+
+/// What a (co)tangent's shape is checked against.
+enum Reference {
+    /// The primal's (or output's) actual shape.
+    Actual(Vec<usize>),
+    /// The output's declared shape, when its actual shape is not known before the call.
+    Declared(ShapeSpec),
+}
+
+/// Flattens a batch `B ++ rest` to `[K, *rest]`.
+fn flatten_batch(v: Vectors, batch: &[usize]) -> Result<(Vectors, usize), CallError> {
+    let k: usize = batch.iter().product();
+    let out = v
+        .into_iter()
+        .map(|(p, t)| {
+            let rest = t.shape()[batch.len()..].to_vec();
+            let t = t.reshape([vec![k], rest].concat()).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
+            Ok((p, t))
+        })
+        .collect::<Result<_, CallError>>()?;
+    Ok((out, k))
+}
+
+/// Restores a batch `[K, *rest]` to `B ++ rest`.
+fn restore_batch(v: Vectors, batch: &[usize]) -> Result<Vectors, CallError> {
+    v.into_iter()
+        .map(|(p, t)| {
+            let rest = t.shape().get(1..).unwrap_or_default().to_vec();
+            let t = t.reshape([batch.to_vec(), rest].concat()).map_err(|e| CallError::Contract(e.to_string()))?;
+            Ok((p, t))
+        })
+        .collect()
+}
+
+fn vectors_json(v: &Vectors, format: Format) -> Value {
+    Value::Object(v.iter().map(|(p, t)| (p.clone(), codec::encode_array(t, format.output, format.compression))).collect())
+}
+
+/// Checks apply's outputs against the declared output schema and fits them to it (cast to
+/// the declared dtype, as upstream re-validates outputs).
+fn conform_outputs(info: &Info, outputs: Tree) -> Result<Tree, CallError> {
+    let mut out = Tree::new();
+    for (p, leaf) in outputs {
+        let template = path::parse(&p).map(|s| path::template(&s)).map_err(|e| CallError::Contract(e.to_string()))?;
+        let field = info.output(&template).ok_or_else(|| CallError::Contract(format!("returned undeclared output `{p}`")))?;
+        let leaf = match (leaf, &field.kind) {
+            (Leaf::Tensor(t), FieldKind::Array(spec)) => {
+                Leaf::Tensor(schema::conform(t, spec).map_err(|e| CallError::Contract(format!("output `{p}`: {}", e.msg)))?)
+            }
+            (Leaf::Plain(v), FieldKind::Plain { .. }) => Leaf::Plain(v),
+            (_, FieldKind::Array(_)) => return Err(CallError::Contract(format!("output `{p}` should be an array"))),
+            (_, FieldKind::Plain { .. }) => return Err(CallError::Contract(format!("output `{p}` should be a plain value"))),
+        };
+        out.insert(p, leaf);
+    }
+    for f in &info.outputs {
+        let is_template = path::parse_template(&f.path).iter().any(|s| !matches!(s, TemplateSegment::Field(_)));
+        if !is_template && !out.contains_key(&f.path) {
+            return Err(CallError::Contract(format!("did not return declared output `{}`", f.path)));
+        }
+    }
+    Ok(out)
+}
+
+fn tree_json(tree: &Tree, format: Format) -> Result<Value, CallError> {
+    let flat: BTreeMap<String, Value> = tree.iter().map(|(p, l)| (p.clone(), codec::leaf_to_json(l, format.output, format.compression))).collect();
+    codec::unflatten(&flat).map_err(|e| CallError::Contract(e.to_string()))
+}
+
+/// Validates `body` for `endpoint` and serves it with `runtime`.
+///
+/// # Errors
+/// [`RequestError::Invalid`] before any guest runs, or [`RequestError::Call`].
+pub fn handle(runtime: &Runtime, endpoint: Endpoint, body: &Value, opts: &CodecOptions) -> Result<Response, RequestError> {
+    let info = runtime.component().info();
+    let mut errors = Vec::new();
+    let body_loc = loc(&["body", "inputs"]);
+    match endpoint {
+        Endpoint::Apply => {
+            let [inputs] = fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..] else {
+                unreachable!("fields returns one value per name")
+            };
+            let tree = schema::validate_inputs(info, inputs, &opts.decode, &body_loc)?;
+            let served = runtime.apply(&tree)?;
+            let outputs = conform_outputs(info, served.value)?;
+            Ok(Response { body: tree_json(&outputs, opts.format)?, route: served.route })
+        }
+        Endpoint::AbstractEval => {
+            let [inputs] = fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..] else {
+                unreachable!("fields returns one value per name")
+            };
+            let tree = schema::validate_abstract_inputs(info, inputs, &body_loc)?;
+            let served = runtime.abstract_eval(&tree)?;
+            let flat: BTreeMap<String, Value> = served.value.iter().map(|(p, l)| (p.clone(), codec::abstract_leaf_to_json(l))).collect();
+            let body = codec::unflatten(&flat).map_err(|e| CallError::Contract(e.to_string()))?;
+            Ok(Response { body, route: served.route })
+        }
+        Endpoint::Jacobian => {
+            let v = fields(body, &["inputs", "jac_inputs", "jac_outputs"], &mut errors).ok_or_else(|| ValidationErrors(errors.clone()))?;
+            let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
+            let ins = path_set(v[1], "jac_inputs", &differentiable_templates(&info.inputs), Some(&tree), &mut errors);
+            let outs = path_set(v[2], "jac_outputs", &differentiable_templates(&info.outputs), None, &mut errors);
+            if !errors.is_empty() {
+                return Err(ValidationErrors(errors).into());
+            }
+            let served = runtime.jacobian(&tree, &ins, &outs)?;
+            let mut nested: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+            for ((o, i), t) in &served.value {
+                nested.entry(o.clone()).or_default().insert(i.clone(), codec::encode_array(t, opts.format.output, opts.format.compression));
+            }
+            let body = Value::Object(nested.into_iter().map(|(o, m)| (o, Value::Object(m))).collect());
+            Ok(Response { body, route: served.route })
+        }
+        Endpoint::Jvp | Endpoint::BatchedJvp => {
+            let v = fields(body, &["inputs", "jvp_inputs", "jvp_outputs", "tangent_vector"], &mut errors).ok_or_else(|| ValidationErrors(errors.clone()))?;
+            let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
+            let ins = path_set(v[1], "jvp_inputs", &differentiable_templates(&info.inputs), Some(&tree), &mut errors);
+            let outs = path_set(v[2], "jvp_outputs", &differentiable_templates(&info.outputs), None, &mut errors);
+            let reference = |key: &str| match tree.get(key) {
+                Some(Leaf::Tensor(t)) => Some((t.dtype(), Reference::Actual(t.shape().to_vec()))),
+                _ => None,
+            };
+            let dirs = if errors.is_empty() { directions(v[3], "tangent_vector", "jvp_inputs", &ins, reference, &opts.decode, &mut errors) } else { None };
+            let dirs = match dirs {
+                Some(d) if errors.is_empty() => d,
+                _ => return Err(ValidationErrors(errors).into()),
+            };
+            let (value, route) = if dirs.batch.is_empty() {
+                let s = runtime.jvp(&tree, &ins, &outs, &dirs.vectors)?;
+                (s.value, s.route)
+            } else {
+                let (flat, k) = flatten_batch(dirs.vectors, &dirs.batch)?;
+                let s = runtime.batched_jvp(&tree, &ins, &outs, &flat, k)?;
+                (restore_batch(s.value, &dirs.batch)?, s.route)
+            };
+            Ok(Response { body: vectors_json(&value, opts.format), route })
+        }
+        Endpoint::Vjp | Endpoint::BatchedVjp => {
+            let v = fields(body, &["inputs", "vjp_inputs", "vjp_outputs", "cotangent_vector"], &mut errors).ok_or_else(|| ValidationErrors(errors.clone()))?;
+            let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
+            let ins = path_set(v[1], "vjp_inputs", &differentiable_templates(&info.inputs), Some(&tree), &mut errors);
+            let outs = path_set(v[2], "vjp_outputs", &differentiable_templates(&info.outputs), None, &mut errors);
+            if !errors.is_empty() {
+                return Err(ValidationErrors(errors).into());
+            }
+            // Any-rank outputs have no declared rank to split a batch by: ask for their shapes.
+            let needs_actual = outs.iter().any(|o| matches!(output_spec(info, o), Some(ShapeSpec::AnyRank)));
+            let actual = if needs_actual { Some(runtime.abstract_eval(&crate::runtime::abstract_of(&tree))?.value) } else { None };
+            let reference = |key: &str| {
+                let template = path::template(&path::parse(key).ok()?);
+                let FieldKind::Array(spec) = &info.output(&template)?.kind else { return None };
+                if let Some(Some(tesseract_model::AbstractLeaf::Array(sd))) = actual.as_ref().map(|a| a.get(key)) {
+                    return Some((spec.dtype, Reference::Actual(sd.shape.clone())));
+                }
+                Some((spec.dtype, Reference::Declared(spec.shape.clone())))
+            };
+            let dirs = directions(v[3], "cotangent_vector", "vjp_outputs", &outs, reference, &opts.decode, &mut errors);
+            let dirs = match dirs {
+                Some(d) if errors.is_empty() => d,
+                _ => return Err(ValidationErrors(errors).into()),
+            };
+            let (value, route) = if dirs.batch.is_empty() {
+                let s = runtime.vjp(&tree, &ins, &outs, &dirs.vectors)?;
+                (s.value, s.route)
+            } else {
+                let (flat, k) = flatten_batch(dirs.vectors, &dirs.batch)?;
+                let s = runtime.batched_vjp(&tree, &ins, &outs, &flat, k)?;
+                (restore_batch(s.value, &dirs.batch)?, s.route)
+            };
+            Ok(Response { body: vectors_json(&value, opts.format), route })
+        }
+    }
+}
