@@ -45,7 +45,11 @@ fn dtype_out(d: m::DType) -> w::Dtype {
 fn shape_in(shape: Vec<u64>) -> Result<Vec<usize>, m::GuestError> {
     shape
         .into_iter()
-        .map(|d| usize::try_from(d).map_err(|_| m::GuestError::invalid_input(format!("dimension {d} is too large for wasm32"))))
+        .map(|d| {
+            usize::try_from(d).map_err(|_| {
+                m::GuestError::invalid_input(format!("dimension {d} is too large for wasm32"))
+            })
+        })
         .collect()
 }
 
@@ -61,7 +65,8 @@ fn tensor_in(t: w::Tensor) -> Result<m::Tensor, m::GuestError> {
         w::Buffer::Int64(v) => m::Data::Int64(v),
         w::Buffer::Boolean(v) => m::Data::Bool(v.into_iter().map(|b| b != 0).collect()),
     };
-    m::Tensor::new(shape_in(t.shape)?, data).map_err(|e| m::GuestError::invalid_input(e.to_string()))
+    m::Tensor::new(shape_in(t.shape)?, data)
+        .map_err(|e| m::GuestError::invalid_input(e.to_string()))
 }
 
 fn tensor_out(t: m::Tensor) -> w::Tensor {
@@ -73,7 +78,10 @@ fn tensor_out(t: m::Tensor) -> w::Tensor {
         m::Data::Int64(v) => w::Buffer::Int64(v),
         m::Data::Bool(v) => w::Buffer::Boolean(v.into_iter().map(u8::from).collect()),
     };
-    w::Tensor { shape: shape_out(&shape), data }
+    w::Tensor {
+        shape: shape_out(&shape),
+        data,
+    }
 }
 
 fn plain_in(p: w::Plain) -> m::Plain {
@@ -121,20 +129,25 @@ fn tree_out(tree: m::Tree) -> Vec<(String, w::Leaf)> {
 }
 
 fn vectors_in(v: Vec<(String, w::Tensor)>) -> Result<m::Vectors, m::GuestError> {
-    v.into_iter().map(|(path, t)| Ok((path, tensor_in(t)?))).collect()
+    v.into_iter()
+        .map(|(path, t)| Ok((path, tensor_in(t)?)))
+        .collect()
 }
 
 fn vectors_out(v: m::Vectors) -> Vec<(String, w::Tensor)> {
-    v.into_iter().map(|(path, t)| (path, tensor_out(t))).collect()
+    v.into_iter()
+        .map(|(path, t)| (path, tensor_out(t)))
+        .collect()
 }
 
 fn abstract_in(tree: Vec<(String, w::AbstractLeaf)>) -> Result<m::AbstractTree, m::GuestError> {
     tree.into_iter()
         .map(|(path, leaf)| {
             let leaf = match leaf {
-                w::AbstractLeaf::Array(sd) => {
-                    m::AbstractLeaf::Array(m::ShapeDType { shape: shape_in(sd.shape)?, dtype: dtype_in(sd.dtype) })
-                }
+                w::AbstractLeaf::Array(sd) => m::AbstractLeaf::Array(m::ShapeDType {
+                    shape: shape_in(sd.shape)?,
+                    dtype: dtype_in(sd.dtype),
+                }),
                 w::AbstractLeaf::Plain(p) => m::AbstractLeaf::Plain(plain_in(p)),
             };
             Ok((path, leaf))
@@ -146,9 +159,10 @@ fn abstract_out(tree: m::AbstractTree) -> Vec<(String, w::AbstractLeaf)> {
     tree.into_iter()
         .map(|(path, leaf)| {
             let leaf = match leaf {
-                m::AbstractLeaf::Array(sd) => {
-                    w::AbstractLeaf::Array(w::ShapeDtype { shape: shape_out(&sd.shape), dtype: dtype_out(sd.dtype) })
-                }
+                m::AbstractLeaf::Array(sd) => w::AbstractLeaf::Array(w::ShapeDtype {
+                    shape: shape_out(&sd.shape),
+                    dtype: dtype_out(sd.dtype),
+                }),
                 m::AbstractLeaf::Plain(p) => w::AbstractLeaf::Plain(plain_out(p)),
             };
             (path, leaf)
@@ -161,7 +175,10 @@ fn error_out(e: m::GuestError) -> w::Error {
         m::ErrorKind::InvalidInput => w::ErrorKind::InvalidInput,
         m::ErrorKind::Failed => w::ErrorKind::Failed,
     };
-    w::Error { kind, message: e.message }
+    w::Error {
+        kind,
+        message: e.message,
+    }
 }
 
 fn info_out(info: m::schema::Info) -> w::Info {
@@ -217,37 +234,102 @@ pub fn apply<T: Tesseract>(inputs: WTree) -> Result<WTree, w::Error> {
 }
 
 /// `jacobian.jacobian`.
-pub fn jacobian<T: Jacobian>(inputs: WTree, jac_inputs: Vec<String>, jac_outputs: Vec<String>) -> Result<Vec<(String, String, w::Tensor)>, w::Error> {
+pub fn jacobian<T: Jacobian>(
+    inputs: WTree,
+    jac_inputs: Vec<String>,
+    jac_outputs: Vec<String>,
+) -> Result<Vec<(String, String, w::Tensor)>, w::Error> {
     let run = || dispatch::jacobian::<T>(tree_in(inputs)?, &jac_inputs, &jac_outputs);
-    run().map(|blocks| blocks.into_iter().map(|((o, i), t)| (o, i, tensor_out(t))).collect()).map_err(error_out)
+    run()
+        .map(|blocks| {
+            blocks
+                .into_iter()
+                .map(|((o, i), t)| (o, i, tensor_out(t)))
+                .collect()
+        })
+        .map_err(error_out)
 }
 
 /// `jvp.jacobian-vector-product`.
-pub fn jvp<T: Jvp>(inputs: WTree, jvp_inputs: Vec<String>, jvp_outputs: Vec<String>, tangent: WVectors) -> Result<WVectors, w::Error> {
-    let run = || dispatch::jvp::<T>(tree_in(inputs)?, &jvp_inputs, &jvp_outputs, vectors_in(tangent)?);
+pub fn jvp<T: Jvp>(
+    inputs: WTree,
+    jvp_inputs: Vec<String>,
+    jvp_outputs: Vec<String>,
+    tangent: WVectors,
+) -> Result<WVectors, w::Error> {
+    let run = || {
+        dispatch::jvp::<T>(
+            tree_in(inputs)?,
+            &jvp_inputs,
+            &jvp_outputs,
+            vectors_in(tangent)?,
+        )
+    };
     run().map(vectors_out).map_err(error_out)
 }
 
 /// `vjp.vector-jacobian-product`.
-pub fn vjp<T: Vjp>(inputs: WTree, vjp_inputs: Vec<String>, vjp_outputs: Vec<String>, cotangent: WVectors) -> Result<WVectors, w::Error> {
-    let run = || dispatch::vjp::<T>(tree_in(inputs)?, &vjp_inputs, &vjp_outputs, vectors_in(cotangent)?);
+pub fn vjp<T: Vjp>(
+    inputs: WTree,
+    vjp_inputs: Vec<String>,
+    vjp_outputs: Vec<String>,
+    cotangent: WVectors,
+) -> Result<WVectors, w::Error> {
+    let run = || {
+        dispatch::vjp::<T>(
+            tree_in(inputs)?,
+            &vjp_inputs,
+            &vjp_outputs,
+            vectors_in(cotangent)?,
+        )
+    };
     run().map(vectors_out).map_err(error_out)
 }
 
 /// `abstract-eval.abstract-eval`.
-pub fn abstract_eval<T: AbstractEval>(inputs: Vec<(String, w::AbstractLeaf)>) -> Result<Vec<(String, w::AbstractLeaf)>, w::Error> {
+pub fn abstract_eval<T: AbstractEval>(
+    inputs: Vec<(String, w::AbstractLeaf)>,
+) -> Result<Vec<(String, w::AbstractLeaf)>, w::Error> {
     let run = || dispatch::abstract_eval::<T>(abstract_in(inputs)?);
     run().map(abstract_out).map_err(error_out)
 }
 
 /// `batched-jvp.batched-jacobian-vector-product`.
-pub fn batched_jvp<T: BatchedJvp>(inputs: WTree, jvp_inputs: Vec<String>, jvp_outputs: Vec<String>, tangents: WVectors, count: u32) -> Result<WVectors, w::Error> {
-    let run = || dispatch::batched_jvp::<T>(tree_in(inputs)?, &jvp_inputs, &jvp_outputs, vectors_in(tangents)?, count_in(count)?);
+pub fn batched_jvp<T: BatchedJvp>(
+    inputs: WTree,
+    jvp_inputs: Vec<String>,
+    jvp_outputs: Vec<String>,
+    tangents: WVectors,
+    count: u32,
+) -> Result<WVectors, w::Error> {
+    let run = || {
+        dispatch::batched_jvp::<T>(
+            tree_in(inputs)?,
+            &jvp_inputs,
+            &jvp_outputs,
+            vectors_in(tangents)?,
+            count_in(count)?,
+        )
+    };
     run().map(vectors_out).map_err(error_out)
 }
 
 /// `batched-vjp.batched-vector-jacobian-product`.
-pub fn batched_vjp<T: BatchedVjp>(inputs: WTree, vjp_inputs: Vec<String>, vjp_outputs: Vec<String>, cotangents: WVectors, count: u32) -> Result<WVectors, w::Error> {
-    let run = || dispatch::batched_vjp::<T>(tree_in(inputs)?, &vjp_inputs, &vjp_outputs, vectors_in(cotangents)?, count_in(count)?);
+pub fn batched_vjp<T: BatchedVjp>(
+    inputs: WTree,
+    vjp_inputs: Vec<String>,
+    vjp_outputs: Vec<String>,
+    cotangents: WVectors,
+    count: u32,
+) -> Result<WVectors, w::Error> {
+    let run = || {
+        dispatch::batched_vjp::<T>(
+            tree_in(inputs)?,
+            &vjp_inputs,
+            &vjp_outputs,
+            vectors_in(cotangents)?,
+            count_in(count)?,
+        )
+    };
     run().map(vectors_out).map_err(error_out)
 }

@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 use tesseract_model::schema::Info;
 use tesseract_model::{AbstractTree, JacobianBlocks, Tree, Vectors};
 
-use crate::{AbstractEval, AbstractInputs, Arrays, BatchedJvp, BatchedVjp, Error, Inputs, Jacobian, Jvp, Tesseract, Vjp};
+use crate::{
+    AbstractEval, AbstractInputs, Arrays, BatchedJvp, BatchedVjp, Error, Inputs, Jacobian, Jvp,
+    Tesseract, Vjp,
+};
 
 /// The component's metadata.
 pub fn metadata<T: Tesseract>() -> Info {
@@ -30,12 +33,20 @@ pub fn apply<T: Tesseract>(inputs: Tree) -> Result<Tree, Error> {
 ///
 /// # Errors
 /// Whatever the implementation returns, or `failed` if a block is missing.
-pub fn jacobian<T: Jacobian>(inputs: Tree, jac_inputs: &[String], jac_outputs: &[String]) -> Result<JacobianBlocks, Error> {
-    let blocks = T::default().jacobian(&Inputs::from_tree(inputs), jac_inputs, jac_outputs)?.into_blocks();
+pub fn jacobian<T: Jacobian>(
+    inputs: Tree,
+    jac_inputs: &[String],
+    jac_outputs: &[String],
+) -> Result<JacobianBlocks, Error> {
+    let blocks = T::default()
+        .jacobian(&Inputs::from_tree(inputs), jac_inputs, jac_outputs)?
+        .into_blocks();
     for out in jac_outputs {
         for input in jac_inputs {
             if !blocks.contains_key(&(out.clone(), input.clone())) {
-                return Err(Error::failed(format!("jacobian returned no block for ({out}, {input})")));
+                return Err(Error::failed(format!(
+                    "jacobian returned no block for ({out}, {input})"
+                )));
             }
         }
     }
@@ -46,7 +57,9 @@ fn check_keys(what: &str, got: &Vectors, expected: &[String]) -> Result<(), Erro
     let got: BTreeSet<&str> = got.keys().map(String::as_str).collect();
     let want: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
     if got != want {
-        return Err(Error::failed(format!("{what} returned keys {got:?}, expected {want:?}")));
+        return Err(Error::failed(format!(
+            "{what} returned keys {got:?}, expected {want:?}"
+        )));
     }
     Ok(())
 }
@@ -67,8 +80,20 @@ fn check_batch(what: &str, got: &Vectors, count: usize) -> Result<(), Error> {
 ///
 /// # Errors
 /// Whatever the implementation returns, or `failed` if it answers other outputs than asked.
-pub fn jvp<T: Jvp>(inputs: Tree, jvp_inputs: &[String], jvp_outputs: &[String], tangent: Vectors) -> Result<Vectors, Error> {
-    let out = T::default().jvp(&Inputs::from_tree(inputs), jvp_inputs, jvp_outputs, &Arrays::from_vectors(tangent))?.into_vectors();
+pub fn jvp<T: Jvp>(
+    inputs: Tree,
+    jvp_inputs: &[String],
+    jvp_outputs: &[String],
+    tangent: Vectors,
+) -> Result<Vectors, Error> {
+    let out = T::default()
+        .jvp(
+            &Inputs::from_tree(inputs),
+            jvp_inputs,
+            jvp_outputs,
+            &Arrays::from_vectors(tangent),
+        )?
+        .into_vectors();
     check_keys("jvp", &out, jvp_outputs)?;
     Ok(out)
 }
@@ -77,8 +102,20 @@ pub fn jvp<T: Jvp>(inputs: Tree, jvp_inputs: &[String], jvp_outputs: &[String], 
 ///
 /// # Errors
 /// Whatever the implementation returns, or `failed` if it answers other inputs than asked.
-pub fn vjp<T: Vjp>(inputs: Tree, vjp_inputs: &[String], vjp_outputs: &[String], cotangent: Vectors) -> Result<Vectors, Error> {
-    let out = T::default().vjp(&Inputs::from_tree(inputs), vjp_inputs, vjp_outputs, &Arrays::from_vectors(cotangent))?.into_vectors();
+pub fn vjp<T: Vjp>(
+    inputs: Tree,
+    vjp_inputs: &[String],
+    vjp_outputs: &[String],
+    cotangent: Vectors,
+) -> Result<Vectors, Error> {
+    let out = T::default()
+        .vjp(
+            &Inputs::from_tree(inputs),
+            vjp_inputs,
+            vjp_outputs,
+            &Arrays::from_vectors(cotangent),
+        )?
+        .into_vectors();
     check_keys("vjp", &out, vjp_inputs)?;
     Ok(out)
 }
@@ -88,16 +125,30 @@ pub fn vjp<T: Vjp>(inputs: Tree, vjp_inputs: &[String], vjp_outputs: &[String], 
 /// # Errors
 /// Whatever the implementation returns.
 pub fn abstract_eval<T: AbstractEval>(inputs: AbstractTree) -> Result<AbstractTree, Error> {
-    Ok(T::default().abstract_eval(&AbstractInputs::from_tree(inputs))?.into_tree())
+    Ok(T::default()
+        .abstract_eval(&AbstractInputs::from_tree(inputs))?
+        .into_tree())
 }
 
 /// Runs K jacobian-vector products at one primal.
 ///
 /// # Errors
 /// Whatever the implementation returns, or `failed` if keys or batch axes are wrong.
-pub fn batched_jvp<T: BatchedJvp>(inputs: Tree, jvp_inputs: &[String], jvp_outputs: &[String], tangents: Vectors, count: usize) -> Result<Vectors, Error> {
+pub fn batched_jvp<T: BatchedJvp>(
+    inputs: Tree,
+    jvp_inputs: &[String],
+    jvp_outputs: &[String],
+    tangents: Vectors,
+    count: usize,
+) -> Result<Vectors, Error> {
     let out = T::default()
-        .batched_jvp(&Inputs::from_tree(inputs), jvp_inputs, jvp_outputs, &Arrays::from_vectors(tangents), count)?
+        .batched_jvp(
+            &Inputs::from_tree(inputs),
+            jvp_inputs,
+            jvp_outputs,
+            &Arrays::from_vectors(tangents),
+            count,
+        )?
         .into_vectors();
     check_keys("batched jvp", &out, jvp_outputs)?;
     check_batch("batched jvp", &out, count)?;
@@ -108,9 +159,21 @@ pub fn batched_jvp<T: BatchedJvp>(inputs: Tree, jvp_inputs: &[String], jvp_outpu
 ///
 /// # Errors
 /// Whatever the implementation returns, or `failed` if keys or batch axes are wrong.
-pub fn batched_vjp<T: BatchedVjp>(inputs: Tree, vjp_inputs: &[String], vjp_outputs: &[String], cotangents: Vectors, count: usize) -> Result<Vectors, Error> {
+pub fn batched_vjp<T: BatchedVjp>(
+    inputs: Tree,
+    vjp_inputs: &[String],
+    vjp_outputs: &[String],
+    cotangents: Vectors,
+    count: usize,
+) -> Result<Vectors, Error> {
     let out = T::default()
-        .batched_vjp(&Inputs::from_tree(inputs), vjp_inputs, vjp_outputs, &Arrays::from_vectors(cotangents), count)?
+        .batched_vjp(
+            &Inputs::from_tree(inputs),
+            vjp_inputs,
+            vjp_outputs,
+            &Arrays::from_vectors(cotangents),
+            count,
+        )?
         .into_vectors();
     check_keys("batched vjp", &out, vjp_inputs)?;
     check_batch("batched vjp", &out, count)?;

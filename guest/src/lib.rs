@@ -32,7 +32,9 @@ pub use schema::{DefaultValue, Field, Schema};
 pub use tesseract_model::schema::Info;
 pub use tesseract_model::{DType, Element, ErrorKind, GuestError as Error, Plain};
 pub use traits::{AbstractEval, BatchedJvp, BatchedVjp, Jacobian, Jvp, Tesseract, Vjp};
-pub use values::{AbstractInputs, AbstractOutputs, Arrays, Inputs, JacobianBlocks, Outputs, to_tensor};
+pub use values::{
+    AbstractInputs, AbstractOutputs, Arrays, Inputs, JacobianBlocks, Outputs, to_tensor,
+};
 
 /// Exports a type as a Tesseract component with exactly the capabilities listed.
 ///

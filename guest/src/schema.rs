@@ -69,19 +69,45 @@ pub struct Field(tesseract_model::schema::Field);
 
 impl Field {
     fn new(path: impl Into<String>, kind: FieldKind) -> Field {
-        Field(tesseract_model::schema::Field { path: path.into(), kind, description: String::new(), default: None })
+        Field(tesseract_model::schema::Field {
+            path: path.into(),
+            kind,
+            description: String::new(),
+            default: None,
+        })
     }
 
     /// An array with fixed (`Some(n)`) and free (`None`) dimensions, e.g. `[None]` for a
     /// vector of any length or `[Some(3), Some(3)]` for a 3×3 matrix.
-    pub fn array(path: impl Into<String>, dtype: DType, dims: impl IntoIterator<Item = Option<usize>>) -> Field {
-        let dims = dims.into_iter().map(|d| d.map_or(Dim::Any, Dim::Fixed)).collect();
-        Field::new(path, FieldKind::Array(ArraySpec { dtype, shape: ShapeSpec::Ranked(dims), differentiable: false }))
+    pub fn array(
+        path: impl Into<String>,
+        dtype: DType,
+        dims: impl IntoIterator<Item = Option<usize>>,
+    ) -> Field {
+        let dims = dims
+            .into_iter()
+            .map(|d| d.map_or(Dim::Any, Dim::Fixed))
+            .collect();
+        Field::new(
+            path,
+            FieldKind::Array(ArraySpec {
+                dtype,
+                shape: ShapeSpec::Ranked(dims),
+                differentiable: false,
+            }),
+        )
     }
 
     /// An array of any rank (`Array[..., dtype]` in tesseract-core).
     pub fn any_rank(path: impl Into<String>, dtype: DType) -> Field {
-        Field::new(path, FieldKind::Array(ArraySpec { dtype, shape: ShapeSpec::AnyRank, differentiable: false }))
+        Field::new(
+            path,
+            FieldKind::Array(ArraySpec {
+                dtype,
+                shape: ShapeSpec::AnyRank,
+                differentiable: false,
+            }),
+        )
     }
 
     /// A scalar array (`Float64` in tesseract-core): shape `[]`.
@@ -112,7 +138,12 @@ impl Field {
     /// A plain value described by an arbitrary JSON Schema (JSON text). It reaches the
     /// component as JSON text unless the schema is one of the primitive types above.
     pub fn plain(path: impl Into<String>, json_schema: impl Into<String>) -> Field {
-        Field::new(path, FieldKind::Plain { json_schema: json_schema.into() })
+        Field::new(
+            path,
+            FieldKind::Plain {
+                json_schema: json_schema.into(),
+            },
+        )
     }
 
     /// Marks an array as differentiable: it may appear in `jac_inputs`, `jvp_inputs`, ...

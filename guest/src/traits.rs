@@ -1,7 +1,9 @@
 //! The traits a Tesseract author implements. Only [`Tesseract`] is required; each optional
 //! trait becomes one exported WIT interface when named in [`crate::export!`].
 
-use crate::{AbstractInputs, AbstractOutputs, Arrays, Error, Inputs, JacobianBlocks, Outputs, Schema};
+use crate::{
+    AbstractInputs, AbstractOutputs, Arrays, Error, Inputs, JacobianBlocks, Outputs, Schema,
+};
 
 /// A Tesseract: a schema and an `apply`. Required.
 #[diagnostic::on_unimplemented(
@@ -28,7 +30,12 @@ pub trait Tesseract: Default + 'static {
 pub trait Jacobian: Tesseract {
     /// # Errors
     /// As [`Tesseract::apply`].
-    fn jacobian(&self, inputs: &Inputs, jac_inputs: &[String], jac_outputs: &[String]) -> Result<JacobianBlocks, Error>;
+    fn jacobian(
+        &self,
+        inputs: &Inputs,
+        jac_inputs: &[String],
+        jac_outputs: &[String],
+    ) -> Result<JacobianBlocks, Error>;
 }
 
 /// One jacobian-vector product. Tangents are keyed by input path and have the primal's shape;
@@ -40,7 +47,13 @@ pub trait Jacobian: Tesseract {
 pub trait Jvp: Tesseract {
     /// # Errors
     /// As [`Tesseract::apply`].
-    fn jvp(&self, inputs: &Inputs, jvp_inputs: &[String], jvp_outputs: &[String], tangent: &Arrays) -> Result<Arrays, Error>;
+    fn jvp(
+        &self,
+        inputs: &Inputs,
+        jvp_inputs: &[String],
+        jvp_outputs: &[String],
+        tangent: &Arrays,
+    ) -> Result<Arrays, Error>;
 }
 
 /// One vector-jacobian product. Cotangents are keyed by output path; the result by input path.
@@ -51,7 +64,13 @@ pub trait Jvp: Tesseract {
 pub trait Vjp: Tesseract {
     /// # Errors
     /// As [`Tesseract::apply`].
-    fn vjp(&self, inputs: &Inputs, vjp_inputs: &[String], vjp_outputs: &[String], cotangent: &Arrays) -> Result<Arrays, Error>;
+    fn vjp(
+        &self,
+        inputs: &Inputs,
+        vjp_inputs: &[String],
+        vjp_outputs: &[String],
+        cotangent: &Arrays,
+    ) -> Result<Arrays, Error>;
 }
 
 /// Output shapes and dtypes from input shapes and dtypes, without computing.
@@ -75,7 +94,14 @@ pub trait AbstractEval: Tesseract {
 pub trait BatchedJvp: Tesseract {
     /// # Errors
     /// As [`Tesseract::apply`].
-    fn batched_jvp(&self, inputs: &Inputs, jvp_inputs: &[String], jvp_outputs: &[String], tangents: &Arrays, count: usize) -> Result<Arrays, Error>;
+    fn batched_jvp(
+        &self,
+        inputs: &Inputs,
+        jvp_inputs: &[String],
+        jvp_outputs: &[String],
+        tangents: &Arrays,
+        count: usize,
+    ) -> Result<Arrays, Error>;
 }
 
 /// K vector-jacobian products at one primal, cotangents stacked on a leading axis of length
@@ -87,5 +113,12 @@ pub trait BatchedJvp: Tesseract {
 pub trait BatchedVjp: Tesseract {
     /// # Errors
     /// As [`Tesseract::apply`].
-    fn batched_vjp(&self, inputs: &Inputs, vjp_inputs: &[String], vjp_outputs: &[String], cotangents: &Arrays, count: usize) -> Result<Arrays, Error>;
+    fn batched_vjp(
+        &self,
+        inputs: &Inputs,
+        vjp_inputs: &[String],
+        vjp_outputs: &[String],
+        cotangents: &Arrays,
+        count: usize,
+    ) -> Result<Arrays, Error>;
 }

@@ -4,13 +4,19 @@
 //! missing field or a wrong type is an `invalid-input` [`Error`], never a panic.
 
 use ndarray::{Array, ArrayViewD, Dimension, IxDyn};
-use tesseract_model::{AbstractLeaf, AbstractTree, DType, Element, Leaf, Plain, ShapeDType, Tensor, Tree, Vectors};
+use tesseract_model::{
+    AbstractLeaf, AbstractTree, DType, Element, Leaf, Plain, ShapeDType, Tensor, Tree, Vectors,
+};
 
 use crate::Error;
 
 fn view<'a, T: Element>(tensor: &'a Tensor, path: &str) -> Result<ArrayViewD<'a, T>, Error> {
     let data = tensor.as_slice::<T>().ok_or_else(|| {
-        Error::invalid_input(format!("`{path}` has dtype {}, expected {}", tensor.dtype(), T::DTYPE))
+        Error::invalid_input(format!(
+            "`{path}` has dtype {}, expected {}",
+            tensor.dtype(),
+            T::DTYPE
+        ))
     })?;
     ArrayViewD::from_shape(IxDyn(tensor.shape()), data)
         .map_err(|e| Error::invalid_input(format!("`{path}` has an inconsistent shape: {e}")))
@@ -20,7 +26,11 @@ fn view<'a, T: Element>(tensor: &'a Tensor, path: &str) -> Result<ArrayViewD<'a,
 /// already is one.
 pub fn to_tensor<T: Element, D: Dimension>(array: Array<T, D>) -> Tensor {
     let shape = array.shape().to_vec();
-    let array = if array.is_standard_layout() { array } else { array.as_standard_layout().into_owned() };
+    let array = if array.is_standard_layout() {
+        array
+    } else {
+        array.as_standard_layout().into_owned()
+    };
     let (mut data, offset) = array.into_raw_vec_and_offset();
     if let Some(offset) = offset.filter(|&o| o > 0) {
         data.drain(..offset);
@@ -58,14 +68,20 @@ impl Inputs {
     }
 
     /// Adds an array field.
-    pub fn with_array<T: Element, D: Dimension>(mut self, path: impl Into<String>, array: Array<T, D>) -> Inputs {
-        self.tree.insert(path.into(), Leaf::Tensor(to_tensor(array)));
+    pub fn with_array<T: Element, D: Dimension>(
+        mut self,
+        path: impl Into<String>,
+        array: Array<T, D>,
+    ) -> Inputs {
+        self.tree
+            .insert(path.into(), Leaf::Tensor(to_tensor(array)));
         self
     }
 
     /// Adds a scalar array field (shape `[]`).
     pub fn with_scalar<T: Element>(mut self, path: impl Into<String>, value: T) -> Inputs {
-        self.tree.insert(path.into(), Leaf::Tensor(Tensor::scalar(value)));
+        self.tree
+            .insert(path.into(), Leaf::Tensor(Tensor::scalar(value)));
         self
     }
 
@@ -76,20 +92,26 @@ impl Inputs {
     }
 
     fn leaf(&self, path: &str) -> Result<&Leaf, Error> {
-        self.tree.get(path).ok_or_else(|| Error::invalid_input(format!("missing input `{path}`")))
+        self.tree
+            .get(path)
+            .ok_or_else(|| Error::invalid_input(format!("missing input `{path}`")))
     }
 
     fn tensor(&self, path: &str) -> Result<&Tensor, Error> {
         match self.leaf(path)? {
             Leaf::Tensor(t) => Ok(t),
-            Leaf::Plain(_) => Err(Error::invalid_input(format!("input `{path}` is a plain value, not an array"))),
+            Leaf::Plain(_) => Err(Error::invalid_input(format!(
+                "input `{path}` is a plain value, not an array"
+            ))),
         }
     }
 
     fn plain(&self, path: &str) -> Result<&Plain, Error> {
         match self.leaf(path)? {
             Leaf::Plain(p) => Ok(p),
-            Leaf::Tensor(_) => Err(Error::invalid_input(format!("input `{path}` is an array, not a plain value"))),
+            Leaf::Tensor(_) => Err(Error::invalid_input(format!(
+                "input `{path}` is an array, not a plain value"
+            ))),
         }
     }
 
@@ -119,8 +141,15 @@ impl Inputs {
         let t = self.tensor(path)?;
         match t.as_slice::<T>() {
             Some([x]) => Ok(*x),
-            Some(_) => Err(Error::invalid_input(format!("input `{path}` has shape {:?}, expected a scalar", t.shape()))),
-            None => Err(Error::invalid_input(format!("`{path}` has dtype {}, expected {}", t.dtype(), T::DTYPE))),
+            Some(_) => Err(Error::invalid_input(format!(
+                "input `{path}` has shape {:?}, expected a scalar",
+                t.shape()
+            ))),
+            None => Err(Error::invalid_input(format!(
+                "`{path}` has dtype {}, expected {}",
+                t.dtype(),
+                T::DTYPE
+            ))),
         }
     }
 
@@ -131,7 +160,9 @@ impl Inputs {
     pub fn boolean(&self, path: &str) -> Result<bool, Error> {
         match self.plain(path)? {
             Plain::Bool(b) => Ok(*b),
-            other => Err(Error::invalid_input(format!("input `{path}` is {other:?}, expected a boolean"))),
+            other => Err(Error::invalid_input(format!(
+                "input `{path}` is {other:?}, expected a boolean"
+            ))),
         }
     }
 
@@ -142,7 +173,9 @@ impl Inputs {
     pub fn integer(&self, path: &str) -> Result<i64, Error> {
         match self.plain(path)? {
             Plain::Int(i) => Ok(*i),
-            other => Err(Error::invalid_input(format!("input `{path}` is {other:?}, expected an integer"))),
+            other => Err(Error::invalid_input(format!(
+                "input `{path}` is {other:?}, expected an integer"
+            ))),
         }
     }
 
@@ -154,7 +187,9 @@ impl Inputs {
         match self.plain(path)? {
             Plain::Float(x) => Ok(*x),
             Plain::Int(i) => Ok(*i as f64),
-            other => Err(Error::invalid_input(format!("input `{path}` is {other:?}, expected a number"))),
+            other => Err(Error::invalid_input(format!(
+                "input `{path}` is {other:?}, expected a number"
+            ))),
         }
     }
 
@@ -165,7 +200,9 @@ impl Inputs {
     pub fn string(&self, path: &str) -> Result<&str, Error> {
         match self.plain(path)? {
             Plain::Text(s) => Ok(s),
-            other => Err(Error::invalid_input(format!("input `{path}` is {other:?}, expected a string"))),
+            other => Err(Error::invalid_input(format!(
+                "input `{path}` is {other:?}, expected a string"
+            ))),
         }
     }
 }
@@ -202,7 +239,10 @@ impl Arrays {
     /// # Errors
     /// `invalid-input` if it is missing or not of dtype `T`.
     pub fn get<T: Element>(&self, path: &str) -> Result<ArrayViewD<'_, T>, Error> {
-        let t = self.map.get(path).ok_or_else(|| Error::invalid_input(format!("missing (co)tangent for `{path}`")))?;
+        let t = self
+            .map
+            .get(path)
+            .ok_or_else(|| Error::invalid_input(format!("missing (co)tangent for `{path}`")))?;
         view(t, path)
     }
 
@@ -212,12 +252,20 @@ impl Arrays {
     }
 
     /// Adds or replaces the array at `path`.
-    pub fn insert<T: Element, D: Dimension>(&mut self, path: impl Into<String>, array: Array<T, D>) {
+    pub fn insert<T: Element, D: Dimension>(
+        &mut self,
+        path: impl Into<String>,
+        array: Array<T, D>,
+    ) {
         self.map.insert(path.into(), to_tensor(array));
     }
 
     /// Builder form of [`Arrays::insert`].
-    pub fn with<T: Element, D: Dimension>(mut self, path: impl Into<String>, array: Array<T, D>) -> Arrays {
+    pub fn with<T: Element, D: Dimension>(
+        mut self,
+        path: impl Into<String>,
+        array: Array<T, D>,
+    ) -> Arrays {
         self.insert(path, array);
         self
     }
@@ -236,14 +284,20 @@ impl Outputs {
     }
 
     /// Adds an array output.
-    pub fn with_array<T: Element, D: Dimension>(mut self, path: impl Into<String>, array: Array<T, D>) -> Outputs {
-        self.tree.insert(path.into(), Leaf::Tensor(to_tensor(array)));
+    pub fn with_array<T: Element, D: Dimension>(
+        mut self,
+        path: impl Into<String>,
+        array: Array<T, D>,
+    ) -> Outputs {
+        self.tree
+            .insert(path.into(), Leaf::Tensor(to_tensor(array)));
         self
     }
 
     /// Adds a scalar array output (shape `[]`).
     pub fn with_scalar<T: Element>(mut self, path: impl Into<String>, value: T) -> Outputs {
-        self.tree.insert(path.into(), Leaf::Tensor(Tensor::scalar(value)));
+        self.tree
+            .insert(path.into(), Leaf::Tensor(Tensor::scalar(value)));
         self
     }
 
@@ -277,8 +331,14 @@ impl JacobianBlocks {
     }
 
     /// Adds the block ∂`output`/∂`input`.
-    pub fn insert<T: Element, D: Dimension>(&mut self, output: impl Into<String>, input: impl Into<String>, block: Array<T, D>) {
-        self.blocks.insert((output.into(), input.into()), to_tensor(block));
+    pub fn insert<T: Element, D: Dimension>(
+        &mut self,
+        output: impl Into<String>,
+        input: impl Into<String>,
+        block: Array<T, D>,
+    ) {
+        self.blocks
+            .insert((output.into(), input.into()), to_tensor(block));
     }
 
     /// The blocks.
@@ -316,7 +376,9 @@ impl AbstractInputs {
     pub fn shape(&self, path: &str) -> Result<&[usize], Error> {
         match self.tree.get(path) {
             Some(AbstractLeaf::Array(sd)) => Ok(&sd.shape),
-            Some(AbstractLeaf::Plain(_)) => Err(Error::invalid_input(format!("input `{path}` is not an array"))),
+            Some(AbstractLeaf::Plain(_)) => Err(Error::invalid_input(format!(
+                "input `{path}` is not an array"
+            ))),
             None => Err(Error::invalid_input(format!("missing input `{path}`"))),
         }
     }
@@ -328,7 +390,9 @@ impl AbstractInputs {
     pub fn plain(&self, path: &str) -> Result<&Plain, Error> {
         match self.tree.get(path) {
             Some(AbstractLeaf::Plain(p)) => Ok(p),
-            Some(AbstractLeaf::Array(_)) => Err(Error::invalid_input(format!("input `{path}` is an array"))),
+            Some(AbstractLeaf::Array(_)) => {
+                Err(Error::invalid_input(format!("input `{path}` is an array")))
+            }
             None => Err(Error::invalid_input(format!("missing input `{path}`"))),
         }
     }
@@ -347,8 +411,19 @@ impl AbstractOutputs {
     }
 
     /// Declares an array output of this shape and dtype.
-    pub fn with_array(mut self, path: impl Into<String>, dtype: DType, shape: impl Into<Vec<usize>>) -> AbstractOutputs {
-        self.tree.insert(path.into(), AbstractLeaf::Array(ShapeDType { shape: shape.into(), dtype }));
+    pub fn with_array(
+        mut self,
+        path: impl Into<String>,
+        dtype: DType,
+        shape: impl Into<Vec<usize>>,
+    ) -> AbstractOutputs {
+        self.tree.insert(
+            path.into(),
+            AbstractLeaf::Array(ShapeDType {
+                shape: shape.into(),
+                dtype,
+            }),
+        );
         self
     }
 

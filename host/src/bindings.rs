@@ -11,7 +11,9 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::tesseract::component::tesseract as required;
-pub use exports::tesseract::component::{abstract_eval, batched_jvp, batched_vjp, jacobian, jvp, vjp};
+pub use exports::tesseract::component::{
+    abstract_eval, batched_jvp, batched_vjp, jacobian, jvp, vjp,
+};
 pub use tesseract::component::types as w;
 
 /// The component handed back something that breaks the contract (e.g. a tensor whose buffer
@@ -43,7 +45,10 @@ fn dtype_out(d: m::DType) -> w::Dtype {
 fn shape_in(shape: Vec<u64>) -> Result<Vec<usize>, ContractViolation> {
     shape
         .into_iter()
-        .map(|d| usize::try_from(d).map_err(|_| ContractViolation(format!("dimension {d} does not fit in usize"))))
+        .map(|d| {
+            usize::try_from(d)
+                .map_err(|_| ContractViolation(format!("dimension {d} does not fit in usize")))
+        })
         .collect()
 }
 
@@ -75,7 +80,10 @@ pub fn tensor_out(t: &m::Tensor) -> w::Tensor {
         m::Data::Int64(v) => w::Buffer::Int64(v.clone()),
         m::Data::Bool(v) => w::Buffer::Boolean(v.iter().map(|&b| u8::from(b)).collect()),
     };
-    w::Tensor { shape: shape_out(t.shape()), data }
+    w::Tensor {
+        shape: shape_out(t.shape()),
+        data,
+    }
 }
 
 fn plain_in(p: w::Plain) -> m::Plain {
@@ -139,16 +147,22 @@ pub fn vectors_in(v: Vec<(String, w::Tensor)>) -> Result<m::Vectors, ContractVio
 }
 
 pub fn vectors_out(v: &m::Vectors) -> Vec<(String, w::Tensor)> {
-    v.iter().map(|(path, t)| (path.clone(), tensor_out(t))).collect()
+    v.iter()
+        .map(|(path, t)| (path.clone(), tensor_out(t)))
+        .collect()
 }
 
 /// # Errors
 /// [`ContractViolation`] for a malformed tensor or a repeated block.
-pub fn blocks_in(blocks: Vec<(String, String, w::Tensor)>) -> Result<m::JacobianBlocks, ContractViolation> {
+pub fn blocks_in(
+    blocks: Vec<(String, String, w::Tensor)>,
+) -> Result<m::JacobianBlocks, ContractViolation> {
     let mut out = m::JacobianBlocks::new();
     for (o, i, t) in blocks {
         if out.insert((o.clone(), i.clone()), tensor_in(t)?).is_some() {
-            return Err(ContractViolation(format!("jacobian block ({o}, {i}) returned twice")));
+            return Err(ContractViolation(format!(
+                "jacobian block ({o}, {i}) returned twice"
+            )));
         }
     }
     Ok(out)
@@ -156,13 +170,16 @@ pub fn blocks_in(blocks: Vec<(String, String, w::Tensor)>) -> Result<m::Jacobian
 
 /// # Errors
 /// [`ContractViolation`] for a dimension that does not fit in `usize`.
-pub fn abstract_in(tree: Vec<(String, w::AbstractLeaf)>) -> Result<m::AbstractTree, ContractViolation> {
+pub fn abstract_in(
+    tree: Vec<(String, w::AbstractLeaf)>,
+) -> Result<m::AbstractTree, ContractViolation> {
     tree.into_iter()
         .map(|(path, leaf)| {
             let leaf = match leaf {
-                w::AbstractLeaf::Array(sd) => {
-                    m::AbstractLeaf::Array(m::ShapeDType { shape: shape_in(sd.shape)?, dtype: dtype_in(sd.dtype) })
-                }
+                w::AbstractLeaf::Array(sd) => m::AbstractLeaf::Array(m::ShapeDType {
+                    shape: shape_in(sd.shape)?,
+                    dtype: dtype_in(sd.dtype),
+                }),
                 w::AbstractLeaf::Plain(p) => m::AbstractLeaf::Plain(plain_in(p)),
             };
             Ok((path, leaf))
@@ -174,9 +191,10 @@ pub fn abstract_out(tree: &m::AbstractTree) -> Vec<(String, w::AbstractLeaf)> {
     tree.iter()
         .map(|(path, leaf)| {
             let leaf = match leaf {
-                m::AbstractLeaf::Array(sd) => {
-                    w::AbstractLeaf::Array(w::ShapeDtype { shape: shape_out(&sd.shape), dtype: dtype_out(sd.dtype) })
-                }
+                m::AbstractLeaf::Array(sd) => w::AbstractLeaf::Array(w::ShapeDtype {
+                    shape: shape_out(&sd.shape),
+                    dtype: dtype_out(sd.dtype),
+                }),
                 m::AbstractLeaf::Plain(p) => w::AbstractLeaf::Plain(plain_out(p)),
             };
             (path.clone(), leaf)
@@ -189,7 +207,10 @@ pub fn error_in(e: w::Error) -> m::GuestError {
         w::ErrorKind::InvalidInput => m::ErrorKind::InvalidInput,
         w::ErrorKind::Failed => m::ErrorKind::Failed,
     };
-    m::GuestError { kind, message: e.message }
+    m::GuestError {
+        kind,
+        message: e.message,
+    }
 }
 
 /// # Errors
@@ -205,9 +226,13 @@ pub fn info_in(info: w::Info) -> Result<m::schema::Info, ContractViolation> {
                     w::ShapeSpec::Ranked(dims) => ShapeSpec::Ranked(
                         dims.into_iter()
                             .map(|d| match d {
-                                w::Dim::Fixed(n) => usize::try_from(n)
-                                    .map(Dim::Fixed)
-                                    .map_err(|_| ContractViolation(format!("dimension {n} does not fit in usize"))),
+                                w::Dim::Fixed(n) => {
+                                    usize::try_from(n).map(Dim::Fixed).map_err(|_| {
+                                        ContractViolation(format!(
+                                            "dimension {n} does not fit in usize"
+                                        ))
+                                    })
+                                }
                                 w::Dim::Any => Ok(Dim::Any),
                             })
                             .collect::<Result<_, _>>()?,
@@ -217,13 +242,26 @@ pub fn info_in(info: w::Info) -> Result<m::schema::Info, ContractViolation> {
             }),
             w::FieldKind::Plain(json_schema) => FieldKind::Plain { json_schema },
         };
-        Ok(Field { path: f.path, kind, description: f.description, default: f.default })
+        Ok(Field {
+            path: f.path,
+            kind,
+            description: f.description,
+            default: f.default,
+        })
     };
     Ok(m::schema::Info {
         name: info.name,
         version: info.version,
         description: info.description,
-        inputs: info.inputs.into_iter().map(field).collect::<Result<_, _>>()?,
-        outputs: info.outputs.into_iter().map(field).collect::<Result<_, _>>()?,
+        inputs: info
+            .inputs
+            .into_iter()
+            .map(field)
+            .collect::<Result<_, _>>()?,
+        outputs: info
+            .outputs
+            .into_iter()
+            .map(field)
+            .collect::<Result<_, _>>()?,
     })
 }

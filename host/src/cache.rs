@@ -40,7 +40,9 @@ struct Sha256Hasher(Sha256);
 impl Hasher for Sha256Hasher {
     fn finish(&self) -> u64 {
         let digest = self.0.clone().finalize();
-        u64::from_le_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
+        u64::from_le_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ])
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -63,7 +65,8 @@ impl Cache {
         if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
             return Some(PathBuf::from(dir).join("tesseract-wasm"));
         }
-        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("tesseract-wasm"))
+        std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".cache").join("tesseract-wasm"))
     }
 
     pub fn dir(&self) -> &Path {
@@ -83,14 +86,20 @@ impl Cache {
     ///
     /// # Errors
     /// When compilation fails. Cache I/O problems are logged and fall back to compiling.
-    pub fn load(&self, engine: &wasmtime::Engine, wasm: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load(
+        &self,
+        engine: &wasmtime::Engine,
+        wasm: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.entry_path(engine, wasm);
         if path.is_file() {
             // SAFETY: the file was written by `store` below from wasmtime's own output for this
             // engine configuration (the key covers it); see the module docs on who may write here.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}")
+                }
             }
         }
         let serialized = engine.precompile_component(wasm)?;

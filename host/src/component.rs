@@ -12,7 +12,9 @@ use tesseract_model::{AbstractTree, JacobianBlocks, Tree, Vectors};
 use wasmtime::Store;
 use wasmtime::component::{Component, Instance, InstancePre};
 
-use crate::bindings::{self, abstract_eval, batched_jvp, batched_vjp, jacobian, jvp, required, vjp};
+use crate::bindings::{
+    self, abstract_eval, batched_jvp, batched_vjp, jacobian, jvp, required, vjp,
+};
 use crate::cache::CacheOutcome;
 use crate::engine::{Engine, Limits};
 use crate::planner::Capabilities;
@@ -45,7 +47,11 @@ pub enum LoadError {
     #[error("{} needs imports this host does not provide (only WASI 0.2 is available): {message}", .path.display())]
     Link { path: PathBuf, message: String },
     #[error("{} exports `{interface}` with the wrong signature: {message}", .path.display())]
-    BadExport { path: PathBuf, interface: String, message: String },
+    BadExport {
+        path: PathBuf,
+        interface: String,
+        message: String,
+    },
     #[error("{} failed while reporting its metadata: {source}", .path.display())]
     Metadata {
         path: PathBuf,
@@ -89,10 +95,17 @@ fn optional<T>(
     name: &str,
     new: impl FnOnce() -> wasmtime::Result<T>,
 ) -> Result<Option<T>, LoadError> {
-    if component.get_export_index(None, &interface_name(name)).is_none() {
+    if component
+        .get_export_index(None, interface_name(name))
+        .is_none()
+    {
         return Ok(None);
     }
-    new().map(Some).map_err(|e| LoadError::BadExport { path: path.into(), interface: name.into(), message: format!("{e:#}") })
+    new().map(Some).map_err(|e| LoadError::BadExport {
+        path: path.into(),
+        interface: name.into(),
+        message: format!("{e:#}"),
+    })
 }
 
 impl Tesseract {
@@ -102,38 +115,71 @@ impl Tesseract {
     /// See [`LoadError`]: unreadable, not a component, not a Tesseract, the wrong contract
     /// version, unsatisfiable imports, or metadata that fails or is invalid.
     pub fn load(engine: &Engine, path: &Path) -> Result<Arc<Tesseract>, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.into(),
+            source,
+        })?;
         match bytes.get(..8) {
             Some([0, b'a', b's', b'm', 0x0d, 0, 1, 0]) => {}
-            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(LoadError::CoreModule { path: path.into() }),
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
+                return Err(LoadError::CoreModule { path: path.into() });
+            }
             _ => return Err(LoadError::NotWasm { path: path.into() }),
         }
-        let compile_error = |e: wasmtime::Error| LoadError::Compile { path: path.into(), message: format!("{e:#}") };
+        let compile_error = |e: wasmtime::Error| LoadError::Compile {
+            path: path.into(),
+            message: format!("{e:#}"),
+        };
         let (component, cache) = match engine.cache() {
-            Some(cache) => cache.load(engine.wasmtime(), &bytes).map_err(compile_error)?,
-            None => (Component::new(engine.wasmtime(), &bytes).map_err(compile_error)?, CacheOutcome::Disabled),
+            Some(cache) => cache
+                .load(engine.wasmtime(), &bytes)
+                .map_err(compile_error)?,
+            None => (
+                Component::new(engine.wasmtime(), &bytes).map_err(compile_error)?,
+                CacheOutcome::Disabled,
+            ),
         };
         Self::from_component(engine, path, component, cache)
     }
 
-    fn from_component(engine: &Engine, path: &Path, component: Component, cache: CacheOutcome) -> Result<Arc<Tesseract>, LoadError> {
+    fn from_component(
+        engine: &Engine,
+        path: &Path,
+        component: Component,
+        cache: CacheOutcome,
+    ) -> Result<Arc<Tesseract>, LoadError> {
         check_world(engine, path, &component)?;
         let pre = engine
             .linker()
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link { path: path.into(), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Link {
+                path: path.into(),
+                message: format!("{e:#}"),
+            })?;
         let bad = |interface: &str| {
             let interface = interface.to_owned();
-            move |e: wasmtime::Error| LoadError::BadExport { path: path.into(), interface, message: format!("{e:#}") }
+            move |e: wasmtime::Error| LoadError::BadExport {
+                path: path.into(),
+                interface,
+                message: format!("{e:#}"),
+            }
         };
         let indices = Indices {
             tesseract: required::GuestIndices::new(&pre).map_err(bad("tesseract"))?,
-            jacobian: optional(&component, path, "jacobian", || jacobian::GuestIndices::new(&pre))?,
+            jacobian: optional(&component, path, "jacobian", || {
+                jacobian::GuestIndices::new(&pre)
+            })?,
             jvp: optional(&component, path, "jvp", || jvp::GuestIndices::new(&pre))?,
             vjp: optional(&component, path, "vjp", || vjp::GuestIndices::new(&pre))?,
-            abstract_eval: optional(&component, path, "abstract-eval", || abstract_eval::GuestIndices::new(&pre))?,
-            batched_jvp: optional(&component, path, "batched-jvp", || batched_jvp::GuestIndices::new(&pre))?,
-            batched_vjp: optional(&component, path, "batched-vjp", || batched_vjp::GuestIndices::new(&pre))?,
+            abstract_eval: optional(&component, path, "abstract-eval", || {
+                abstract_eval::GuestIndices::new(&pre)
+            })?,
+            batched_jvp: optional(&component, path, "batched-jvp", || {
+                batched_jvp::GuestIndices::new(&pre)
+            })?,
+            batched_vjp: optional(&component, path, "batched-vjp", || {
+                batched_vjp::GuestIndices::new(&pre)
+            })?,
         };
         let capabilities = Capabilities {
             jacobian: indices.jacobian.is_some(),
@@ -148,7 +194,13 @@ impl Tesseract {
             pre,
             indices,
             capabilities,
-            info: Info { name: String::new(), version: String::new(), description: String::new(), inputs: vec![], outputs: vec![] },
+            info: Info {
+                name: String::new(),
+                version: String::new(),
+                description: String::new(),
+                inputs: vec![],
+                outputs: vec![],
+            },
             limits: engine.limits().clone(),
             cache,
             path: path.into(),
@@ -176,14 +228,27 @@ impl Tesseract {
                     x.load(&mut *store, instance)?;
                 }
                 let t = ix.tesseract.load(&mut *store, instance)?;
-                Ok(t.call_metadata(&mut *store)?)
+                t.call_metadata(&mut *store)
             })
             .map_err(|source| match source {
-                CallError::Host(message) => LoadError::BadExport { path: path.into(), interface: "tesseract".into(), message },
-                source => LoadError::Metadata { path: path.into(), source },
+                CallError::Host(message) => LoadError::BadExport {
+                    path: path.into(),
+                    interface: "tesseract".into(),
+                    message,
+                },
+                source => LoadError::Metadata {
+                    path: path.into(),
+                    source,
+                },
             })?;
-        let info = bindings::info_in(info).map_err(|e| LoadError::InvalidSchema { path: path.into(), message: e.0 })?;
-        check_info(&info).map_err(|message| LoadError::InvalidSchema { path: path.into(), message })?;
+        let info = bindings::info_in(info).map_err(|e| LoadError::InvalidSchema {
+            path: path.into(),
+            message: e.0,
+        })?;
+        check_info(&info).map_err(|message| LoadError::InvalidSchema {
+            path: path.into(),
+            message,
+        })?;
         loaded.info = info;
         Ok(Arc::new(loaded))
     }
@@ -217,7 +282,10 @@ impl Tesseract {
         f: impl FnOnce(&mut Store<HostState>, &Instance, &Indices) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let mut store = sandbox::new_store(&self.engine, &self.limits);
-        let result = self.pre.instantiate(&mut store).and_then(|instance| f(&mut store, &instance, &self.indices));
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| f(&mut store, &instance, &self.indices));
         let stderr = sandbox::drain_output(&store, &what);
         result.map_err(|e| sandbox::classify(&e, &store, &stderr, &self.limits))
     }
@@ -232,19 +300,37 @@ impl Tesseract {
     /// A [`CallError`] for guest errors, traps, limits and contract violations.
     pub fn call_apply(&self, inputs: &Tree) -> Result<Tree, CallError> {
         let arg = bindings::tree_out(inputs);
-        let out = self.run("apply", |s, i, ix| ix.tesseract.load(&mut *s, i)?.call_apply(&mut *s, &arg))?;
-        Ok(bindings::tree_in(out.map_err(|e| CallError::Guest(bindings::error_in(e)))?)?)
+        let out = self.run("apply", |s, i, ix| {
+            ix.tesseract.load(&mut *s, i)?.call_apply(&mut *s, &arg)
+        })?;
+        Ok(bindings::tree_in(
+            out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
+        )?)
     }
 
     /// `jacobian.jacobian` on a fresh instance.
     ///
     /// # Errors
     /// As [`Tesseract::call_apply`], or [`CallError::Unsupported`] without the export.
-    pub fn call_jacobian(&self, inputs: &Tree, jac_inputs: &[String], jac_outputs: &[String]) -> Result<JacobianBlocks, CallError> {
-        let ix = self.indices.jacobian.as_ref().ok_or_else(|| Self::unsupported("jacobian"))?;
+    pub fn call_jacobian(
+        &self,
+        inputs: &Tree,
+        jac_inputs: &[String],
+        jac_outputs: &[String],
+    ) -> Result<JacobianBlocks, CallError> {
+        let ix = self
+            .indices
+            .jacobian
+            .as_ref()
+            .ok_or_else(|| Self::unsupported("jacobian"))?;
         let arg = bindings::tree_out(inputs);
-        let out = self.run("jacobian", |s, i, _| ix.load(&mut *s, i)?.call_jacobian(&mut *s, &arg, jac_inputs, jac_outputs))?;
-        Ok(bindings::blocks_in(out.map_err(|e| CallError::Guest(bindings::error_in(e)))?)?)
+        let out = self.run("jacobian", |s, i, _| {
+            ix.load(&mut *s, i)?
+                .call_jacobian(&mut *s, &arg, jac_inputs, jac_outputs)
+        })?;
+        Ok(bindings::blocks_in(
+            out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
+        )?)
     }
 
     /// `jvp.jacobian-vector-product` on a fresh instance. `inputs` is already lowered so a
@@ -252,54 +338,130 @@ impl Tesseract {
     ///
     /// # Errors
     /// As [`Tesseract::call_jacobian`].
-    pub fn call_jvp(&self, inputs: &LoweredTree, jvp_inputs: &[String], jvp_outputs: &[String], tangent: &Vectors) -> Result<Vectors, CallError> {
-        let ix = self.indices.jvp.as_ref().ok_or_else(|| Self::unsupported("jvp"))?;
+    pub fn call_jvp(
+        &self,
+        inputs: &LoweredTree,
+        jvp_inputs: &[String],
+        jvp_outputs: &[String],
+        tangent: &Vectors,
+    ) -> Result<Vectors, CallError> {
+        let ix = self
+            .indices
+            .jvp
+            .as_ref()
+            .ok_or_else(|| Self::unsupported("jvp"))?;
         let t = bindings::vectors_out(tangent);
         let out = self.run("jvp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_jacobian_vector_product(&mut *s, &inputs.0, jvp_inputs, jvp_outputs, &t)
+            ix.load(&mut *s, i)?.call_jacobian_vector_product(
+                &mut *s,
+                &inputs.0,
+                jvp_inputs,
+                jvp_outputs,
+                &t,
+            )
         })?;
-        Ok(bindings::vectors_in(out.map_err(|e| CallError::Guest(bindings::error_in(e)))?)?)
+        Ok(bindings::vectors_in(
+            out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
+        )?)
     }
 
     /// `vjp.vector-jacobian-product` on a fresh instance.
     ///
     /// # Errors
     /// As [`Tesseract::call_jacobian`].
-    pub fn call_vjp(&self, inputs: &LoweredTree, vjp_inputs: &[String], vjp_outputs: &[String], cotangent: &Vectors) -> Result<Vectors, CallError> {
-        let ix = self.indices.vjp.as_ref().ok_or_else(|| Self::unsupported("vjp"))?;
+    pub fn call_vjp(
+        &self,
+        inputs: &LoweredTree,
+        vjp_inputs: &[String],
+        vjp_outputs: &[String],
+        cotangent: &Vectors,
+    ) -> Result<Vectors, CallError> {
+        let ix = self
+            .indices
+            .vjp
+            .as_ref()
+            .ok_or_else(|| Self::unsupported("vjp"))?;
         let c = bindings::vectors_out(cotangent);
         let out = self.run("vjp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_vector_jacobian_product(&mut *s, &inputs.0, vjp_inputs, vjp_outputs, &c)
+            ix.load(&mut *s, i)?.call_vector_jacobian_product(
+                &mut *s,
+                &inputs.0,
+                vjp_inputs,
+                vjp_outputs,
+                &c,
+            )
         })?;
-        Ok(bindings::vectors_in(out.map_err(|e| CallError::Guest(bindings::error_in(e)))?)?)
+        Ok(bindings::vectors_in(
+            out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
+        )?)
     }
 
     /// `batched-jvp` on a fresh instance: `count` tangents stacked on a leading axis.
     ///
     /// # Errors
     /// As [`Tesseract::call_jacobian`].
-    pub fn call_batched_jvp(&self, inputs: &Tree, jvp_inputs: &[String], jvp_outputs: &[String], tangents: &Vectors, count: u32) -> Result<Vectors, CallError> {
-        let ix = self.indices.batched_jvp.as_ref().ok_or_else(|| Self::unsupported("batched-jvp"))?;
+    pub fn call_batched_jvp(
+        &self,
+        inputs: &Tree,
+        jvp_inputs: &[String],
+        jvp_outputs: &[String],
+        tangents: &Vectors,
+        count: u32,
+    ) -> Result<Vectors, CallError> {
+        let ix = self
+            .indices
+            .batched_jvp
+            .as_ref()
+            .ok_or_else(|| Self::unsupported("batched-jvp"))?;
         let arg = bindings::tree_out(inputs);
         let t = bindings::vectors_out(tangents);
         let out = self.run("batched-jvp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_batched_jacobian_vector_product(&mut *s, &arg, jvp_inputs, jvp_outputs, &t, count)
+            ix.load(&mut *s, i)?.call_batched_jacobian_vector_product(
+                &mut *s,
+                &arg,
+                jvp_inputs,
+                jvp_outputs,
+                &t,
+                count,
+            )
         })?;
-        Ok(bindings::vectors_in(out.map_err(|e| CallError::Guest(bindings::error_in(e)))?)?)
+        Ok(bindings::vectors_in(
+            out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
+        )?)
     }
 
     /// `batched-vjp` on a fresh instance: `count` cotangents stacked on a leading axis.
     ///
     /// # Errors
     /// As [`Tesseract::call_jacobian`].
-    pub fn call_batched_vjp(&self, inputs: &Tree, vjp_inputs: &[String], vjp_outputs: &[String], cotangents: &Vectors, count: u32) -> Result<Vectors, CallError> {
-        let ix = self.indices.batched_vjp.as_ref().ok_or_else(|| Self::unsupported("batched-vjp"))?;
+    pub fn call_batched_vjp(
+        &self,
+        inputs: &Tree,
+        vjp_inputs: &[String],
+        vjp_outputs: &[String],
+        cotangents: &Vectors,
+        count: u32,
+    ) -> Result<Vectors, CallError> {
+        let ix = self
+            .indices
+            .batched_vjp
+            .as_ref()
+            .ok_or_else(|| Self::unsupported("batched-vjp"))?;
         let arg = bindings::tree_out(inputs);
         let c = bindings::vectors_out(cotangents);
         let out = self.run("batched-vjp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_batched_vector_jacobian_product(&mut *s, &arg, vjp_inputs, vjp_outputs, &c, count)
+            ix.load(&mut *s, i)?.call_batched_vector_jacobian_product(
+                &mut *s,
+                &arg,
+                vjp_inputs,
+                vjp_outputs,
+                &c,
+                count,
+            )
         })?;
-        Ok(bindings::vectors_in(out.map_err(|e| CallError::Guest(bindings::error_in(e)))?)?)
+        Ok(bindings::vectors_in(
+            out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
+        )?)
     }
 
     /// `abstract-eval` on a fresh instance.
@@ -307,10 +469,18 @@ impl Tesseract {
     /// # Errors
     /// As [`Tesseract::call_jacobian`].
     pub fn call_abstract_eval(&self, inputs: &AbstractTree) -> Result<AbstractTree, CallError> {
-        let ix = self.indices.abstract_eval.as_ref().ok_or_else(|| Self::unsupported("abstract-eval"))?;
+        let ix = self
+            .indices
+            .abstract_eval
+            .as_ref()
+            .ok_or_else(|| Self::unsupported("abstract-eval"))?;
         let arg = bindings::abstract_out(inputs);
-        let out = self.run("abstract-eval", |s, i, _| ix.load(&mut *s, i)?.call_abstract_eval(&mut *s, &arg))?;
-        Ok(bindings::abstract_in(out.map_err(|e| CallError::Guest(bindings::error_in(e)))?)?)
+        let out = self.run("abstract-eval", |s, i, _| {
+            ix.load(&mut *s, i)?.call_abstract_eval(&mut *s, &arg)
+        })?;
+        Ok(bindings::abstract_in(
+            out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
+        )?)
     }
 }
 
@@ -325,18 +495,34 @@ impl LoweredTree {
 
 /// Fails clearly when the component is not a Tesseract or speaks another contract version.
 fn check_world(engine: &Engine, path: &Path, component: &Component) -> Result<(), LoadError> {
-    if component.get_export_index(None, &interface_name("tesseract")).is_some() {
+    if component
+        .get_export_index(None, interface_name("tesseract"))
+        .is_some()
+    {
         return Ok(());
     }
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine.wasmtime()).map(|(name, _)| name.to_owned()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine.wasmtime())
+        .map(|(name, _)| name.to_owned())
+        .collect();
     let prefix = format!("{PACKAGE}/tesseract@");
     if let Some(found) = exports.iter().find(|n| n.starts_with(&prefix)) {
         let version = found.trim_start_matches(&prefix);
-        return Err(LoadError::WrongVersion { path: path.into(), found: format!("{PACKAGE}@{version}") });
+        return Err(LoadError::WrongVersion {
+            path: path.into(),
+            found: format!("{PACKAGE}@{version}"),
+        });
     }
-    let exports = if exports.is_empty() { "none".to_owned() } else { exports.join(", ") };
-    Err(LoadError::NotATesseract { path: path.into(), exports })
+    let exports = if exports.is_empty() {
+        "none".to_owned()
+    } else {
+        exports.join(", ")
+    };
+    Err(LoadError::NotATesseract {
+        path: path.into(),
+        exports,
+    })
 }
 
 /// Rejects metadata the host could not enforce: bad path templates, duplicate fields, defaults
@@ -357,12 +543,18 @@ fn check_info(info: &Info) -> Result<(), String> {
             if let Some(d) = &f.default
                 && serde_json::from_str::<serde_json::Value>(d).is_err()
             {
-                return Err(format!("the default of {side} field `{}` is not JSON: {d}", f.path));
+                return Err(format!(
+                    "the default of {side} field `{}` is not JSON: {d}",
+                    f.path
+                ));
             }
             if let FieldKind::Plain { json_schema } = &f.kind
                 && serde_json::from_str::<serde_json::Value>(json_schema).is_err()
             {
-                return Err(format!("the JSON Schema of {side} field `{}` is not JSON", f.path));
+                return Err(format!(
+                    "the JSON Schema of {side} field `{}` is not JSON",
+                    f.path
+                ));
             }
         }
     }

@@ -49,7 +49,9 @@ impl Limits {
     /// The epoch deadline for one call, in ticks, rounded up.
     pub fn deadline_ticks(&self) -> u64 {
         let tick = EPOCH_TICK.as_nanos().max(1);
-        u64::try_from(self.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
+        u64::try_from(self.timeout.as_nanos().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 }
 
@@ -72,8 +74,7 @@ pub fn config(limits: &Limits) -> Config {
         .linear_memory_keep_resident(1 << 20);
     let mut cfg = Config::new();
     cfg.epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        ;
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     cfg
 }
 
@@ -93,16 +94,21 @@ impl EpochTicker {
         let stop = Arc::new(AtomicBool::new(false));
         let weak = engine.weak();
         let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => return,
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
                 }
-            }
-        })?;
-        Ok(EpochTicker { stop, thread: Some(thread) })
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -147,17 +153,30 @@ impl Engine {
     /// When the limits are out of range or wasmtime rejects the configuration.
     pub fn new(options: EngineOptions) -> Result<Engine, EngineError> {
         let limits = options.limits;
-        if limits.max_memory_bytes == 0 || limits.timeout.is_zero() || limits.loop_parallelism == 0 {
-            return Err(EngineError::Config("memory cap, timeout and parallelism must all be positive".into()));
+        if limits.max_memory_bytes == 0 || limits.timeout.is_zero() || limits.loop_parallelism == 0
+        {
+            return Err(EngineError::Config(
+                "memory cap, timeout and parallelism must all be positive".into(),
+            ));
         }
         if limits.max_memory_bytes > 4 << 30 {
-            return Err(EngineError::Config("wasm32 memories cannot exceed 4 GiB".into()));
+            return Err(EngineError::Config(
+                "wasm32 memories cannot exceed 4 GiB".into(),
+            ));
         }
-        let engine = wasmtime::Engine::new(&config(&limits)).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let engine = wasmtime::Engine::new(&config(&limits))
+            .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = wasmtime::component::Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine).map_err(EngineError::Ticker)?;
-        Ok(Engine { engine, linker, limits, cache: options.cache_dir.map(crate::cache::Cache::new), _ticker: ticker })
+        Ok(Engine {
+            engine,
+            linker,
+            limits,
+            cache: options.cache_dir.map(crate::cache::Cache::new),
+            _ticker: ticker,
+        })
     }
 
     pub fn wasmtime(&self) -> &wasmtime::Engine {

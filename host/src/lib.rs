@@ -7,6 +7,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod cli;
 pub mod codec;
 pub mod component;
 pub mod derive;

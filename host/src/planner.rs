@@ -72,7 +72,11 @@ impl Capabilities {
     /// The same capabilities with the batched exports hidden, so batches take the looped
     /// route. For debugging a batched export and for benchmarks.
     pub fn without_batched(self) -> Capabilities {
-        Capabilities { batched_jvp: false, batched_vjp: false, ..self }
+        Capabilities {
+            batched_jvp: false,
+            batched_vjp: false,
+            ..self
+        }
     }
 
     fn has_jvp(self) -> bool {
@@ -143,10 +147,15 @@ impl fmt::Display for Route {
             Route::BatchedExport => f.write_str("derived: batched export with K = 1"),
             Route::Looped => f.write_str("looped: scalar export on parallel fresh instances"),
             Route::FromJacobian => f.write_str("derived: contracts the jacobian"),
-            Route::Basis { forward: true, reverse: true } => {
-                f.write_str("derived: basis vectors through batched jvp or vjp, whichever needs fewer")
+            Route::Basis {
+                forward: true,
+                reverse: true,
+            } => f.write_str(
+                "derived: basis vectors through batched jvp or vjp, whichever needs fewer",
+            ),
+            Route::Basis { forward: true, .. } => {
+                f.write_str("derived: basis vectors through batched jvp")
             }
-            Route::Basis { forward: true, .. } => f.write_str("derived: basis vectors through batched jvp"),
             Route::Basis { .. } => f.write_str("derived: basis vectors through batched vjp"),
             Route::ApplyOnZeros => f.write_str("derived: apply on zero-filled inputs"),
         }
@@ -160,7 +169,10 @@ pub fn plan(endpoint: Endpoint, caps: Capabilities) -> Option<Route> {
         Endpoint::AbstractEval if caps.abstract_eval => Some(Route::Native),
         Endpoint::AbstractEval => Some(Route::ApplyOnZeros),
         Endpoint::Jacobian if caps.jacobian => Some(Route::Native),
-        Endpoint::Jacobian if caps.can_jacobian() => Some(Route::Basis { forward: caps.has_jvp(), reverse: caps.has_vjp() }),
+        Endpoint::Jacobian if caps.can_jacobian() => Some(Route::Basis {
+            forward: caps.has_jvp(),
+            reverse: caps.has_vjp(),
+        }),
         Endpoint::Jacobian => None,
         Endpoint::Jvp if caps.jvp => Some(Route::Native),
         Endpoint::Jvp if caps.batched_jvp => Some(Route::BatchedExport),

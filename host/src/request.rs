@@ -40,7 +40,10 @@ pub struct Format {
 
 impl Default for Format {
     fn default() -> Format {
-        Format { output: OutputFormat::Json, compression: Compression::None }
+        Format {
+            output: OutputFormat::Json,
+            compression: Compression::None,
+        }
     }
 }
 
@@ -74,7 +77,11 @@ impl RequestError {
         match self {
             RequestError::Invalid(_) => 422,
             RequestError::Call(e) => match e {
-                CallError::Guest(GuestError { kind: tesseract_model::ErrorKind::InvalidInput, .. }) | CallError::InvalidRequest(_) => 422,
+                CallError::Guest(GuestError {
+                    kind: tesseract_model::ErrorKind::InvalidInput,
+                    ..
+                })
+                | CallError::InvalidRequest(_) => 422,
                 CallError::Unsupported(_) => 404,
                 CallError::Busy => 503,
                 CallError::Timeout { .. } => 504,
@@ -87,11 +94,23 @@ impl RequestError {
     pub fn body(&self) -> Value {
         match self {
             RequestError::Invalid(e) => e.to_detail(),
-            RequestError::Call(CallError::Guest(g)) if g.kind == tesseract_model::ErrorKind::InvalidInput => {
-                ValidationErrors(vec![ValidationError::value_error(loc(&["body", "inputs"]), Value::Null, &g.message)]).to_detail()
+            RequestError::Call(CallError::Guest(g))
+                if g.kind == tesseract_model::ErrorKind::InvalidInput =>
+            {
+                ValidationErrors(vec![ValidationError::value_error(
+                    loc(&["body", "inputs"]),
+                    Value::Null,
+                    &g.message,
+                )])
+                .to_detail()
             }
             RequestError::Call(CallError::InvalidRequest(msg)) => {
-                ValidationErrors(vec![ValidationError::value_error(loc(&["body"]), Value::Null, msg)]).to_detail()
+                ValidationErrors(vec![ValidationError::value_error(
+                    loc(&["body"]),
+                    Value::Null,
+                    msg,
+                )])
+                .to_detail()
             }
             RequestError::Call(e) => json!({ "detail": e.to_string() }),
         }
@@ -108,13 +127,23 @@ fn with(base: &[Loc], more: impl IntoIterator<Item = Loc>) -> Vec<Loc> {
 
 /// Parses an endpoint name as used in routes and the CLI.
 pub fn endpoint_from_name(name: &str) -> Option<Endpoint> {
-    [Endpoint::Apply, Endpoint::Jacobian, Endpoint::Jvp, Endpoint::Vjp, Endpoint::AbstractEval]
-        .into_iter()
-        .find(|e| e.name() == name)
+    [
+        Endpoint::Apply,
+        Endpoint::Jacobian,
+        Endpoint::Jvp,
+        Endpoint::Vjp,
+        Endpoint::AbstractEval,
+    ]
+    .into_iter()
+    .find(|e| e.name() == name)
 }
 
 /// Splits a request body into its fields, enforcing `extra="forbid"` and required fields.
-fn fields<'a>(body: &'a Value, names: &[&str], errors: &mut Vec<ValidationError>) -> Option<Vec<&'a Value>> {
+fn fields<'a>(
+    body: &'a Value,
+    names: &[&str],
+    errors: &mut Vec<ValidationError>,
+) -> Option<Vec<&'a Value>> {
     let Some(obj) = body.as_object() else {
         errors.push(ValidationError {
             kind: "model_attributes_type".into(),
@@ -127,14 +156,20 @@ fn fields<'a>(body: &'a Value, names: &[&str], errors: &mut Vec<ValidationError>
     };
     for key in obj.keys() {
         if !names.contains(&key.as_str()) {
-            errors.push(ValidationError::extra_forbidden(with(&loc(&["body"]), [Loc::Key(key.clone())]), obj[key].clone()));
+            errors.push(ValidationError::extra_forbidden(
+                with(&loc(&["body"]), [Loc::Key(key.clone())]),
+                obj[key].clone(),
+            ));
         }
     }
     let mut out = Vec::new();
     for name in names {
         match obj.get(*name) {
             Some(v) => out.push(v),
-            None => errors.push(ValidationError::missing(with(&loc(&["body"]), [Loc::from(*name)]), body.clone())),
+            None => errors.push(ValidationError::missing(
+                with(&loc(&["body"]), [Loc::from(*name)]),
+                body.clone(),
+            )),
         }
     }
     (out.len() == names.len()).then_some(out)
@@ -146,12 +181,22 @@ fn instantiates(path: &str, template: &str) -> bool {
 }
 
 fn differentiable_templates(fields: &[tesseract_model::schema::Field]) -> Vec<&str> {
-    fields.iter().filter(|f| f.is_differentiable()).map(|f| f.path.as_str()).collect()
+    fields
+        .iter()
+        .filter(|f| f.is_differentiable())
+        .map(|f| f.path.as_str())
+        .collect()
 }
 
 /// A set of paths (`jvp_inputs`, ...): a non-empty list of unique strings, each a
 /// differentiable path of the given side.
-fn path_set(value: &Value, name: &str, allowed: &[&str], inputs: Option<&Tree>, errors: &mut Vec<ValidationError>) -> Vec<String> {
+fn path_set(
+    value: &Value,
+    name: &str,
+    allowed: &[&str],
+    inputs: Option<&Tree>,
+    errors: &mut Vec<ValidationError>,
+) -> Vec<String> {
     let at = loc(&["body", name]);
     let Some(items) = value.as_array() else {
         errors.push(ValidationError {
@@ -177,22 +222,39 @@ fn path_set(value: &Value, name: &str, allowed: &[&str], inputs: Option<&Tree>, 
     for (i, item) in items.iter().enumerate() {
         let here = with(&at, [Loc::Index(i)]);
         let Some(p) = item.as_str() else {
-            errors.push(ValidationError { kind: "string_type".into(), loc: here, msg: "Input should be a valid string".into(), input: item.clone(), ctx: None });
+            errors.push(ValidationError {
+                kind: "string_type".into(),
+                loc: here,
+                msg: "Input should be a valid string".into(),
+                input: item.clone(),
+                ctx: None,
+            });
             continue;
         };
         if !seen.insert(p) {
-            errors.push(ValidationError::value_error(here, item.clone(), &format!("{name} lists `{p}` more than once")));
+            errors.push(ValidationError::value_error(
+                here,
+                item.clone(),
+                &format!("{name} lists `{p}` more than once"),
+            ));
             continue;
         }
         if !allowed.iter().any(|t| instantiates(p, t)) {
-            let msg = format!("`{p}` is not a differentiable path; {name} may use: {}", allowed.join(", "));
+            let msg = format!(
+                "`{p}` is not a differentiable path; {name} may use: {}",
+                allowed.join(", ")
+            );
             errors.push(ValidationError::value_error(here, item.clone(), &msg));
             continue;
         }
         if let Some(tree) = inputs
             && !tree.contains_key(p)
         {
-            errors.push(ValidationError::value_error(here, item.clone(), &format!("Could not find {name} path {p} in inputs.")));
+            errors.push(ValidationError::value_error(
+                here,
+                item.clone(),
+                &format!("Could not find {name} path {p} in inputs."),
+            ));
             continue;
         }
         out.push(p.to_owned());
@@ -220,7 +282,10 @@ fn fit_vector(t: Tensor, reference: &Reference) -> Result<(Tensor, Vec<usize>), 
         return Ok((t, Vec::new()));
     };
     if t.shape().len() < rank {
-        return Err(format!("has shape {:?}, which has fewer dimensions than the expected {rank}", t.shape()));
+        return Err(format!(
+            "has shape {:?}, which has fewer dimensions than the expected {rank}",
+            t.shape()
+        ));
     }
     let split = t.shape().len() - rank;
     let batch = t.shape()[..split].to_vec();
@@ -232,20 +297,39 @@ fn fit_vector(t: Tensor, reference: &Reference) -> Result<(Tensor, Vec<usize>), 
     if trailing == target {
         return Ok((t, batch));
     }
-    if trailing.iter().zip(&target).any(|(&a, &b)| a != b && a != 1) {
-        return Err(format!("has shape {:?}, which does not end with the expected {target:?}", t.shape()));
+    if trailing
+        .iter()
+        .zip(&target)
+        .any(|(&a, &b)| a != b && a != 1)
+    {
+        return Err(format!(
+            "has shape {:?}, which does not end with the expected {target:?}",
+            t.shape()
+        ));
     }
     // Broadcast the trailing size-1 dimensions, batch by batch.
     let count: usize = batch.iter().product();
-    let parts = if batch.is_empty() { vec![t] } else { t.reshape([vec![count], trailing].concat()).map_err(|e| e.to_string())?.unstack().map_err(|e| e.to_string())? };
+    let parts = if batch.is_empty() {
+        vec![t]
+    } else {
+        t.reshape([vec![count], trailing].concat())
+            .map_err(|e| e.to_string())?
+            .unstack()
+            .map_err(|e| e.to_string())?
+    };
     let widened: Vec<Tensor> = parts
         .into_iter()
-        .map(|p| codec::broadcast_to(p, &target).ok_or_else(|| format!("cannot broadcast to {target:?}")))
+        .map(|p| {
+            codec::broadcast_to(p, &target).ok_or_else(|| format!("cannot broadcast to {target:?}"))
+        })
         .collect::<Result<_, _>>()?;
     let out = if batch.is_empty() {
         widened.into_iter().next().ok_or("empty")?
     } else {
-        Tensor::stack(&widened).map_err(|e| e.to_string())?.reshape([batch.clone(), target].concat()).map_err(|e| e.to_string())?
+        Tensor::stack(&widened)
+            .map_err(|e| e.to_string())?
+            .reshape([batch.clone(), target].concat())
+            .map_err(|e| e.to_string())?
     };
     Ok((out, batch))
 }
@@ -267,13 +351,21 @@ fn directions(
 ) -> Option<Directions> {
     let at = loc(&["body", name]);
     let Some(obj) = value.as_object() else {
-        errors.push(ValidationError { kind: "dict_type".into(), loc: at, msg: "Input should be a valid dictionary".into(), input: value.clone(), ctx: None });
+        errors.push(ValidationError {
+            kind: "dict_type".into(),
+            loc: at,
+            msg: "Input should be a valid dictionary".into(),
+            input: value.clone(),
+            ctx: None,
+        });
         return None;
     };
     let given: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
     let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
     if given != wanted {
-        let msg = format!("Expected {name} with keys conforming to {keys_name}: {wanted:?}, got {given:?}.");
+        let msg = format!(
+            "Expected {name} with keys conforming to {keys_name}: {wanted:?}, got {given:?}."
+        );
         errors.push(ValidationError::value_error(at, value.clone(), &msg));
         return None;
     }
@@ -282,7 +374,9 @@ fn directions(
     for key in keys {
         let here = with(&at, [Loc::Key(key.clone())]);
         let raw = &obj[key.as_str()];
-        let Some((dtype, shape)) = reference(key) else { continue };
+        let Some((dtype, shape)) = reference(key) else {
+            continue;
+        };
         let t = match schema::decode_as(raw, dtype, opts) {
             Ok(t) => t,
             Err(e) => {
@@ -294,7 +388,9 @@ fn directions(
             Ok((t, b)) => {
                 match &batch {
                     Some((first, fb)) if *fb != b => {
-                        let msg = format!("`{key}` has batch shape {b:?} but `{first}` has {fb:?}; every entry must carry the same leading batch axes");
+                        let msg = format!(
+                            "`{key}` has batch shape {b:?} but `{first}` has {fb:?}; every entry must carry the same leading batch axes"
+                        );
                         errors.push(ValidationError::value_error(here, Value::Null, &msg));
                     }
                     Some(_) => {}
@@ -302,10 +398,17 @@ fn directions(
                 }
                 vectors.insert(key.clone(), t);
             }
-            Err(msg) => errors.push(ValidationError::value_error(here, Value::Null, &format!("`{key}` {msg}"))),
+            Err(msg) => errors.push(ValidationError::value_error(
+                here,
+                Value::Null,
+                &format!("`{key}` {msg}"),
+            )),
         }
     }
-    Some(Directions { vectors, batch: batch.map(|(_, b)| b).unwrap_or_default() })
+    Some(Directions {
+        vectors,
+        batch: batch.map(|(_, b)| b).unwrap_or_default(),
+    })
 }
 
 /// What a (co)tangent's shape is checked against.
@@ -323,7 +426,9 @@ fn flatten_batch(v: Vectors, batch: &[usize]) -> Result<(Vectors, usize), CallEr
         .into_iter()
         .map(|(p, t)| {
             let rest = t.shape()[batch.len()..].to_vec();
-            let t = t.reshape([vec![k], rest].concat()).map_err(|e| CallError::InvalidRequest(e.to_string()))?;
+            let t = t
+                .reshape([vec![k], rest].concat())
+                .map_err(|e| CallError::InvalidRequest(e.to_string()))?;
             Ok((p, t))
         })
         .collect::<Result<_, CallError>>()?;
@@ -335,14 +440,25 @@ fn restore_batch(v: Vectors, batch: &[usize]) -> Result<Vectors, CallError> {
     v.into_iter()
         .map(|(p, t)| {
             let rest = t.shape().get(1..).unwrap_or_default().to_vec();
-            let t = t.reshape([batch.to_vec(), rest].concat()).map_err(|e| CallError::Contract(e.to_string()))?;
+            let t = t
+                .reshape([batch.to_vec(), rest].concat())
+                .map_err(|e| CallError::Contract(e.to_string()))?;
             Ok((p, t))
         })
         .collect()
 }
 
 fn vectors_json(v: &Vectors, format: Format) -> Value {
-    Value::Object(v.iter().map(|(p, t)| (p.clone(), codec::encode_array(t, format.output, format.compression))).collect())
+    Value::Object(
+        v.iter()
+            .map(|(p, t)| {
+                (
+                    p.clone(),
+                    codec::encode_array(t, format.output, format.compression),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Checks apply's outputs against the declared output schema and fits them to it (cast to
@@ -350,29 +466,55 @@ fn vectors_json(v: &Vectors, format: Format) -> Value {
 fn conform_outputs(info: &Info, outputs: Tree) -> Result<Tree, CallError> {
     let mut out = Tree::new();
     for (p, leaf) in outputs {
-        let template = path::parse(&p).map(|s| path::template(&s)).map_err(|e| CallError::Contract(e.to_string()))?;
-        let field = info.output(&template).ok_or_else(|| CallError::Contract(format!("returned undeclared output `{p}`")))?;
+        let template = path::parse(&p)
+            .map(|s| path::template(&s))
+            .map_err(|e| CallError::Contract(e.to_string()))?;
+        let field = info
+            .output(&template)
+            .ok_or_else(|| CallError::Contract(format!("returned undeclared output `{p}`")))?;
         let leaf = match (leaf, &field.kind) {
-            (Leaf::Tensor(t), FieldKind::Array(spec)) => {
-                Leaf::Tensor(schema::conform(t, spec).map_err(|e| CallError::Contract(format!("output `{p}`: {}", e.msg)))?)
-            }
+            (Leaf::Tensor(t), FieldKind::Array(spec)) => Leaf::Tensor(
+                schema::conform(t, spec)
+                    .map_err(|e| CallError::Contract(format!("output `{p}`: {}", e.msg)))?,
+            ),
             (Leaf::Plain(v), FieldKind::Plain { .. }) => Leaf::Plain(v),
-            (_, FieldKind::Array(_)) => return Err(CallError::Contract(format!("output `{p}` should be an array"))),
-            (_, FieldKind::Plain { .. }) => return Err(CallError::Contract(format!("output `{p}` should be a plain value"))),
+            (_, FieldKind::Array(_)) => {
+                return Err(CallError::Contract(format!(
+                    "output `{p}` should be an array"
+                )));
+            }
+            (_, FieldKind::Plain { .. }) => {
+                return Err(CallError::Contract(format!(
+                    "output `{p}` should be a plain value"
+                )));
+            }
         };
         out.insert(p, leaf);
     }
     for f in &info.outputs {
-        let is_template = path::parse_template(&f.path).iter().any(|s| !matches!(s, TemplateSegment::Field(_)));
+        let is_template = path::parse_template(&f.path)
+            .iter()
+            .any(|s| !matches!(s, TemplateSegment::Field(_)));
         if !is_template && !out.contains_key(&f.path) {
-            return Err(CallError::Contract(format!("did not return declared output `{}`", f.path)));
+            return Err(CallError::Contract(format!(
+                "did not return declared output `{}`",
+                f.path
+            )));
         }
     }
     Ok(out)
 }
 
 fn tree_json(tree: &Tree, format: Format) -> Result<Value, CallError> {
-    let flat: BTreeMap<String, Value> = tree.iter().map(|(p, l)| (p.clone(), codec::leaf_to_json(l, format.output, format.compression))).collect();
+    let flat: BTreeMap<String, Value> = tree
+        .iter()
+        .map(|(p, l)| {
+            (
+                p.clone(),
+                codec::leaf_to_json(l, format.output, format.compression),
+            )
+        })
+        .collect();
     codec::unflatten(&flat).map_err(|e| CallError::Contract(e.to_string()))
 }
 
@@ -380,56 +522,128 @@ fn tree_json(tree: &Tree, format: Format) -> Result<Value, CallError> {
 ///
 /// # Errors
 /// [`RequestError::Invalid`] before any guest runs, or [`RequestError::Call`].
-pub fn handle(runtime: &Runtime, endpoint: Endpoint, body: &Value, opts: &CodecOptions) -> Result<Response, RequestError> {
+pub fn handle(
+    runtime: &Runtime,
+    endpoint: Endpoint,
+    body: &Value,
+    opts: &CodecOptions,
+) -> Result<Response, RequestError> {
     let info = runtime.component().info();
     let mut errors = Vec::new();
     let body_loc = loc(&["body", "inputs"]);
     match endpoint {
         Endpoint::Apply => {
-            let [inputs] = fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..] else {
+            let [inputs] =
+                fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..]
+            else {
                 unreachable!("fields returns one value per name")
             };
             let tree = schema::validate_inputs(info, inputs, &opts.decode, &body_loc)?;
             let served = runtime.apply(&tree)?;
             let outputs = conform_outputs(info, served.value)?;
-            Ok(Response { body: tree_json(&outputs, opts.format)?, route: served.route })
+            Ok(Response {
+                body: tree_json(&outputs, opts.format)?,
+                route: served.route,
+            })
         }
         Endpoint::AbstractEval => {
-            let [inputs] = fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..] else {
+            let [inputs] =
+                fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..]
+            else {
                 unreachable!("fields returns one value per name")
             };
             let tree = schema::validate_abstract_inputs(info, inputs, &body_loc)?;
             let served = runtime.abstract_eval(&tree)?;
-            let flat: BTreeMap<String, Value> = served.value.iter().map(|(p, l)| (p.clone(), codec::abstract_leaf_to_json(l))).collect();
+            let flat: BTreeMap<String, Value> = served
+                .value
+                .iter()
+                .map(|(p, l)| (p.clone(), codec::abstract_leaf_to_json(l)))
+                .collect();
             let body = codec::unflatten(&flat).map_err(|e| CallError::Contract(e.to_string()))?;
-            Ok(Response { body, route: served.route })
+            Ok(Response {
+                body,
+                route: served.route,
+            })
         }
         Endpoint::Jacobian => {
-            let v = fields(body, &["inputs", "jac_inputs", "jac_outputs"], &mut errors).ok_or_else(|| ValidationErrors(errors.clone()))?;
+            let v = fields(body, &["inputs", "jac_inputs", "jac_outputs"], &mut errors)
+                .ok_or_else(|| ValidationErrors(errors.clone()))?;
             let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
-            let ins = path_set(v[1], "jac_inputs", &differentiable_templates(&info.inputs), Some(&tree), &mut errors);
-            let outs = path_set(v[2], "jac_outputs", &differentiable_templates(&info.outputs), None, &mut errors);
+            let ins = path_set(
+                v[1],
+                "jac_inputs",
+                &differentiable_templates(&info.inputs),
+                Some(&tree),
+                &mut errors,
+            );
+            let outs = path_set(
+                v[2],
+                "jac_outputs",
+                &differentiable_templates(&info.outputs),
+                None,
+                &mut errors,
+            );
             if !errors.is_empty() {
                 return Err(ValidationErrors(errors).into());
             }
             let served = runtime.jacobian(&tree, &ins, &outs)?;
             let mut nested: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
             for ((o, i), t) in &served.value {
-                nested.entry(o.clone()).or_default().insert(i.clone(), codec::encode_array(t, opts.format.output, opts.format.compression));
+                nested.entry(o.clone()).or_default().insert(
+                    i.clone(),
+                    codec::encode_array(t, opts.format.output, opts.format.compression),
+                );
             }
-            let body = Value::Object(nested.into_iter().map(|(o, m)| (o, Value::Object(m))).collect());
-            Ok(Response { body, route: served.route })
+            let body = Value::Object(
+                nested
+                    .into_iter()
+                    .map(|(o, m)| (o, Value::Object(m)))
+                    .collect(),
+            );
+            Ok(Response {
+                body,
+                route: served.route,
+            })
         }
         Endpoint::Jvp | Endpoint::BatchedJvp => {
-            let v = fields(body, &["inputs", "jvp_inputs", "jvp_outputs", "tangent_vector"], &mut errors).ok_or_else(|| ValidationErrors(errors.clone()))?;
+            let v = fields(
+                body,
+                &["inputs", "jvp_inputs", "jvp_outputs", "tangent_vector"],
+                &mut errors,
+            )
+            .ok_or_else(|| ValidationErrors(errors.clone()))?;
             let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
-            let ins = path_set(v[1], "jvp_inputs", &differentiable_templates(&info.inputs), Some(&tree), &mut errors);
-            let outs = path_set(v[2], "jvp_outputs", &differentiable_templates(&info.outputs), None, &mut errors);
+            let ins = path_set(
+                v[1],
+                "jvp_inputs",
+                &differentiable_templates(&info.inputs),
+                Some(&tree),
+                &mut errors,
+            );
+            let outs = path_set(
+                v[2],
+                "jvp_outputs",
+                &differentiable_templates(&info.outputs),
+                None,
+                &mut errors,
+            );
             let reference = |key: &str| match tree.get(key) {
                 Some(Leaf::Tensor(t)) => Some((t.dtype(), Reference::Actual(t.shape().to_vec()))),
                 _ => None,
             };
-            let dirs = if errors.is_empty() { directions(v[3], "tangent_vector", "jvp_inputs", &ins, reference, &opts.decode, &mut errors) } else { None };
+            let dirs = if errors.is_empty() {
+                directions(
+                    v[3],
+                    "tangent_vector",
+                    "jvp_inputs",
+                    &ins,
+                    reference,
+                    &opts.decode,
+                    &mut errors,
+                )
+            } else {
+                None
+            };
             let dirs = match dirs {
                 Some(d) if errors.is_empty() => d,
                 _ => return Err(ValidationErrors(errors).into()),
@@ -442,28 +656,70 @@ pub fn handle(runtime: &Runtime, endpoint: Endpoint, body: &Value, opts: &CodecO
                 let s = runtime.batched_jvp(&tree, &ins, &outs, &flat, k)?;
                 (restore_batch(s.value, &dirs.batch)?, s.route)
             };
-            Ok(Response { body: vectors_json(&value, opts.format), route })
+            Ok(Response {
+                body: vectors_json(&value, opts.format),
+                route,
+            })
         }
         Endpoint::Vjp | Endpoint::BatchedVjp => {
-            let v = fields(body, &["inputs", "vjp_inputs", "vjp_outputs", "cotangent_vector"], &mut errors).ok_or_else(|| ValidationErrors(errors.clone()))?;
+            let v = fields(
+                body,
+                &["inputs", "vjp_inputs", "vjp_outputs", "cotangent_vector"],
+                &mut errors,
+            )
+            .ok_or_else(|| ValidationErrors(errors.clone()))?;
             let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
-            let ins = path_set(v[1], "vjp_inputs", &differentiable_templates(&info.inputs), Some(&tree), &mut errors);
-            let outs = path_set(v[2], "vjp_outputs", &differentiable_templates(&info.outputs), None, &mut errors);
+            let ins = path_set(
+                v[1],
+                "vjp_inputs",
+                &differentiable_templates(&info.inputs),
+                Some(&tree),
+                &mut errors,
+            );
+            let outs = path_set(
+                v[2],
+                "vjp_outputs",
+                &differentiable_templates(&info.outputs),
+                None,
+                &mut errors,
+            );
             if !errors.is_empty() {
                 return Err(ValidationErrors(errors).into());
             }
             // Any-rank outputs have no declared rank to split a batch by: ask for their shapes.
-            let needs_actual = outs.iter().any(|o| matches!(output_spec(info, o), Some(ShapeSpec::AnyRank)));
-            let actual = if needs_actual { Some(runtime.abstract_eval(&crate::runtime::abstract_of(&tree))?.value) } else { None };
+            let needs_actual = outs
+                .iter()
+                .any(|o| matches!(output_spec(info, o), Some(ShapeSpec::AnyRank)));
+            let actual = if needs_actual {
+                Some(
+                    runtime
+                        .abstract_eval(&crate::runtime::abstract_of(&tree))?
+                        .value,
+                )
+            } else {
+                None
+            };
             let reference = |key: &str| {
                 let template = path::template(&path::parse(key).ok()?);
-                let FieldKind::Array(spec) = &info.output(&template)?.kind else { return None };
-                if let Some(Some(tesseract_model::AbstractLeaf::Array(sd))) = actual.as_ref().map(|a| a.get(key)) {
+                let FieldKind::Array(spec) = &info.output(&template)?.kind else {
+                    return None;
+                };
+                if let Some(Some(tesseract_model::AbstractLeaf::Array(sd))) =
+                    actual.as_ref().map(|a| a.get(key))
+                {
                     return Some((spec.dtype, Reference::Actual(sd.shape.clone())));
                 }
                 Some((spec.dtype, Reference::Declared(spec.shape.clone())))
             };
-            let dirs = directions(v[3], "cotangent_vector", "vjp_outputs", &outs, reference, &opts.decode, &mut errors);
+            let dirs = directions(
+                v[3],
+                "cotangent_vector",
+                "vjp_outputs",
+                &outs,
+                reference,
+                &opts.decode,
+                &mut errors,
+            );
             let dirs = match dirs {
                 Some(d) if errors.is_empty() => d,
                 _ => return Err(ValidationErrors(errors).into()),
@@ -476,7 +732,10 @@ pub fn handle(runtime: &Runtime, endpoint: Endpoint, body: &Value, opts: &CodecO
                 let s = runtime.batched_vjp(&tree, &ins, &outs, &flat, k)?;
                 (restore_batch(s.value, &dirs.batch)?, s.route)
             };
-            Ok(Response { body: vectors_json(&value, opts.format), route })
+            Ok(Response {
+                body: vectors_json(&value, opts.format),
+                route,
+            })
         }
     }
 }

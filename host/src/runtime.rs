@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tesseract_model::path;
 use tesseract_model::schema::FieldKind;
-use tesseract_model::{AbstractLeaf, AbstractTree, DType, JacobianBlocks, Leaf, ShapeDType, Tensor, Tree, Vectors};
+use tesseract_model::{
+    AbstractLeaf, AbstractTree, DType, JacobianBlocks, Leaf, ShapeDType, Tensor, Tree, Vectors,
+};
 
 use crate::component::{LoweredTree, Tesseract};
 use crate::derive::{self, ShapeError, Slot};
@@ -47,7 +49,8 @@ impl From<ShapeError> for CallError {
 }
 
 fn count_u32(count: usize) -> Result<u32, CallError> {
-    u32::try_from(count).map_err(|_| CallError::InvalidRequest(format!("batch of {count} is too large")))
+    u32::try_from(count)
+        .map_err(|_| CallError::InvalidRequest(format!("batch of {count} is too large")))
 }
 
 /// Adds a leading axis of length 1.
@@ -56,7 +59,12 @@ fn batch_of_one(v: &Vectors) -> Result<Vectors, CallError> {
         .map(|(p, t)| {
             let mut shape = vec![1];
             shape.extend_from_slice(t.shape());
-            Ok((p.clone(), t.clone().reshape(shape).map_err(|e| CallError::Contract(e.to_string()))?))
+            Ok((
+                p.clone(),
+                t.clone()
+                    .reshape(shape)
+                    .map_err(|e| CallError::Contract(e.to_string()))?,
+            ))
         })
         .collect()
 }
@@ -67,9 +75,15 @@ fn unbatch_one(v: Vectors) -> Result<Vectors, CallError> {
         .map(|(p, t)| match t.shape().split_first() {
             Some((1, rest)) => {
                 let rest = rest.to_vec();
-                Ok((p, t.reshape(rest).map_err(|e| CallError::Contract(e.to_string()))?))
+                Ok((
+                    p,
+                    t.reshape(rest)
+                        .map_err(|e| CallError::Contract(e.to_string()))?,
+                ))
             }
-            _ => Err(CallError::Contract(format!("batched result `{p}` lacks its batch axis of 1"))),
+            _ => Err(CallError::Contract(format!(
+                "batched result `{p}` lacks its batch axis of 1"
+            ))),
         })
         .collect()
 }
@@ -79,9 +93,17 @@ fn unstack(v: &Vectors, count: usize) -> Result<Vec<Vectors>, CallError> {
     let mut out = vec![Vectors::new(); count];
     for (p, t) in v {
         if t.shape().first() != Some(&count) {
-            return Err(CallError::InvalidRequest(format!("`{p}` has shape {:?}, expected a leading batch axis of {count}", t.shape())));
+            return Err(CallError::InvalidRequest(format!(
+                "`{p}` has shape {:?}, expected a leading batch axis of {count}",
+                t.shape()
+            )));
         }
-        for (k, part) in t.unstack().map_err(|e| CallError::InvalidRequest(e.to_string()))?.into_iter().enumerate() {
+        for (k, part) in t
+            .unstack()
+            .map_err(|e| CallError::InvalidRequest(e.to_string()))?
+            .into_iter()
+            .enumerate()
+        {
             out[k].insert(p.clone(), part);
         }
     }
@@ -90,18 +112,31 @@ fn unstack(v: &Vectors, count: usize) -> Result<Vec<Vectors>, CallError> {
 
 /// Stacks K result maps, which must agree in keys and shapes.
 fn stack(parts: Vec<Vectors>) -> Result<Vectors, CallError> {
-    let Some(first) = parts.first() else { return Ok(Vectors::new()) };
+    let Some(first) = parts.first() else {
+        return Ok(Vectors::new());
+    };
     let keys: Vec<String> = first.keys().cloned().collect();
     let mut out = Vectors::new();
     for key in keys {
         let column: Vec<Tensor> = parts
             .iter()
-            .map(|p| p.get(&key).cloned().ok_or_else(|| CallError::Contract(format!("a looped call did not return `{key}`"))))
+            .map(|p| {
+                p.get(&key).cloned().ok_or_else(|| {
+                    CallError::Contract(format!("a looped call did not return `{key}`"))
+                })
+            })
             .collect::<Result<_, _>>()?;
-        out.insert(key.clone(), Tensor::stack(&column).map_err(|e| CallError::Contract(format!("looped results for `{key}` disagree: {e}")))?);
+        out.insert(
+            key.clone(),
+            Tensor::stack(&column).map_err(|e| {
+                CallError::Contract(format!("looped results for `{key}` disagree: {e}"))
+            })?,
+        );
     }
     if parts.iter().any(|p| p.len() != out.len()) {
-        return Err(CallError::Contract("looped calls returned different outputs".into()));
+        return Err(CallError::Contract(
+            "looped calls returned different outputs".into(),
+        ));
     }
     Ok(out)
 }
@@ -109,8 +144,15 @@ fn stack(parts: Vec<Vectors>) -> Result<Vectors, CallError> {
 impl Runtime {
     pub fn new(component: Arc<Tesseract>, options: RuntimeOptions) -> Runtime {
         let caps = component.capabilities();
-        let capabilities = if options.ignore_batched_exports { caps.without_batched() } else { caps };
-        Runtime { component, capabilities }
+        let capabilities = if options.ignore_batched_exports {
+            caps.without_batched()
+        } else {
+            caps
+        };
+        Runtime {
+            component,
+            capabilities,
+        }
     }
 
     pub fn component(&self) -> &Arc<Tesseract> {
@@ -128,14 +170,19 @@ impl Runtime {
     }
 
     fn plan(&self, endpoint: Endpoint) -> Result<Route, CallError> {
-        self.route(endpoint).ok_or_else(|| CallError::Unsupported(endpoint.name().to_owned()))
+        self.route(endpoint)
+            .ok_or_else(|| CallError::Unsupported(endpoint.name().to_owned()))
     }
 
     /// The declared dtype of a concrete path, on the input or output side.
     fn declared_dtype(&self, concrete: &str, output: bool) -> Option<DType> {
         let template = path::template(&path::parse(concrete).ok()?);
         let info = self.component.info();
-        let field = if output { info.output(&template) } else { info.input(&template) }?;
+        let field = if output {
+            info.output(&template)
+        } else {
+            info.input(&template)
+        }?;
         match &field.kind {
             FieldKind::Array(a) => Some(a.dtype),
             FieldKind::Plain { .. } => None,
@@ -143,21 +190,34 @@ impl Runtime {
     }
 
     fn dtypes(&self, paths: &[String], output: bool) -> BTreeMap<String, DType> {
-        paths.iter().filter_map(|p| Some((p.clone(), self.declared_dtype(p, output)?))).collect()
+        paths
+            .iter()
+            .filter_map(|p| Some((p.clone(), self.declared_dtype(p, output)?)))
+            .collect()
     }
 
     /// # Errors
     /// See [`CallError`].
     pub fn apply(&self, inputs: &Tree) -> Result<Served<Tree>, CallError> {
-        Ok(Served { value: self.component.call_apply(inputs)?, route: Route::Native })
+        Ok(Served {
+            value: self.component.call_apply(inputs)?,
+            route: Route::Native,
+        })
     }
 
     /// # Errors
     /// See [`CallError`].
-    pub fn jacobian(&self, inputs: &Tree, jac_inputs: &[String], jac_outputs: &[String]) -> Result<Served<JacobianBlocks>, CallError> {
+    pub fn jacobian(
+        &self,
+        inputs: &Tree,
+        jac_inputs: &[String],
+        jac_outputs: &[String],
+    ) -> Result<Served<JacobianBlocks>, CallError> {
         let route = self.plan(Endpoint::Jacobian)?;
         let value = match route {
-            Route::Native => self.component.call_jacobian(inputs, jac_inputs, jac_outputs)?,
+            Route::Native => self
+                .component
+                .call_jacobian(inputs, jac_inputs, jac_outputs)?,
             _ => self.jacobian_from_basis(inputs, jac_inputs, jac_outputs)?,
         };
         Ok(Served { value, route })
@@ -167,8 +227,14 @@ impl Runtime {
         paths
             .iter()
             .map(|p| match inputs.get(p) {
-                Some(Leaf::Tensor(t)) => Ok(Slot { path: p.clone(), shape: t.shape().to_vec(), dtype: t.dtype() }),
-                _ => Err(CallError::InvalidRequest(format!("`{p}` is not an array input"))),
+                Some(Leaf::Tensor(t)) => Ok(Slot {
+                    path: p.clone(),
+                    shape: t.shape().to_vec(),
+                    dtype: t.dtype(),
+                }),
+                _ => Err(CallError::InvalidRequest(format!(
+                    "`{p}` is not an array input"
+                ))),
             })
             .collect()
     }
@@ -189,7 +255,13 @@ impl Runtime {
                 .call_apply(inputs)?
                 .into_iter()
                 .filter_map(|(p, l)| match l {
-                    Leaf::Tensor(t) => Some((p, ShapeDType { shape: t.shape().to_vec(), dtype: t.dtype() })),
+                    Leaf::Tensor(t) => Some((
+                        p,
+                        ShapeDType {
+                            shape: t.shape().to_vec(),
+                            dtype: t.dtype(),
+                        },
+                    )),
                     Leaf::Plain(_) => None,
                 })
                 .collect()
@@ -197,13 +269,26 @@ impl Runtime {
         paths
             .iter()
             .map(|p| {
-                let sd = shapes.get(p).ok_or_else(|| CallError::Contract(format!("output `{p}` is not an array the component returns")))?;
-                Ok(Slot { path: p.clone(), shape: sd.shape.clone(), dtype: sd.dtype })
+                let sd = shapes.get(p).ok_or_else(|| {
+                    CallError::Contract(format!(
+                        "output `{p}` is not an array the component returns"
+                    ))
+                })?;
+                Ok(Slot {
+                    path: p.clone(),
+                    shape: sd.shape.clone(),
+                    dtype: sd.dtype,
+                })
             })
             .collect()
     }
 
-    fn jacobian_from_basis(&self, inputs: &Tree, jac_inputs: &[String], jac_outputs: &[String]) -> Result<JacobianBlocks, CallError> {
+    fn jacobian_from_basis(
+        &self,
+        inputs: &Tree,
+        jac_inputs: &[String],
+        jac_outputs: &[String],
+    ) -> Result<JacobianBlocks, CallError> {
         let in_slots = self.input_slots(inputs, jac_inputs)?;
         let caps = self.capabilities;
         let forward_only = (caps.jvp || caps.batched_jvp) && !(caps.vjp || caps.batched_vjp);
@@ -211,31 +296,69 @@ impl Runtime {
         // choose between two directions, never for a forward-only component.
         if !forward_only {
             let out_slots = self.output_slots(inputs, jac_outputs)?;
-            let n_in = in_slots.iter().map(|s| s.shape.iter().product::<usize>()).sum();
-            let n_out = out_slots.iter().map(|s| s.shape.iter().product::<usize>()).sum();
+            let n_in = in_slots
+                .iter()
+                .map(|s| s.shape.iter().product::<usize>())
+                .sum();
+            let n_out = out_slots
+                .iter()
+                .map(|s| s.shape.iter().product::<usize>())
+                .sum();
             if planner::basis_direction(caps, n_in, n_out) == Some(Direction::Reverse) {
                 let (cotangents, k) = derive::basis(&out_slots)?;
-                let products = self.batched_vjp(inputs, jac_inputs, jac_outputs, &cotangents, k)?.value;
-                return Ok(derive::jacobian_from_reverse(&out_slots, jac_inputs, &products)?);
+                let products = self
+                    .batched_vjp(inputs, jac_inputs, jac_outputs, &cotangents, k)?
+                    .value;
+                return Ok(derive::jacobian_from_reverse(
+                    &out_slots, jac_inputs, &products,
+                )?);
             }
         }
         let (tangents, k) = derive::basis(&in_slots)?;
-        let products = self.batched_jvp(inputs, jac_inputs, jac_outputs, &tangents, k)?.value;
-        Ok(derive::jacobian_from_forward(&in_slots, jac_outputs, &products)?)
+        let products = self
+            .batched_jvp(inputs, jac_inputs, jac_outputs, &tangents, k)?
+            .value;
+        Ok(derive::jacobian_from_forward(
+            &in_slots,
+            jac_outputs,
+            &products,
+        )?)
     }
 
     /// One jacobian-vector product.
     ///
     /// # Errors
     /// See [`CallError`].
-    pub fn jvp(&self, inputs: &Tree, jvp_inputs: &[String], jvp_outputs: &[String], tangent: &Vectors) -> Result<Served<Vectors>, CallError> {
+    pub fn jvp(
+        &self,
+        inputs: &Tree,
+        jvp_inputs: &[String],
+        jvp_outputs: &[String],
+        tangent: &Vectors,
+    ) -> Result<Served<Vectors>, CallError> {
         let route = self.plan(Endpoint::Jvp)?;
         let value = match route {
-            Route::Native => self.component.call_jvp(&LoweredTree::new(inputs), jvp_inputs, jvp_outputs, tangent)?,
-            Route::BatchedExport => unbatch_one(self.component.call_batched_jvp(inputs, jvp_inputs, jvp_outputs, &batch_of_one(tangent)?, 1)?)?,
+            Route::Native => self.component.call_jvp(
+                &LoweredTree::new(inputs),
+                jvp_inputs,
+                jvp_outputs,
+                tangent,
+            )?,
+            Route::BatchedExport => unbatch_one(self.component.call_batched_jvp(
+                inputs,
+                jvp_inputs,
+                jvp_outputs,
+                &batch_of_one(tangent)?,
+                1,
+            )?)?,
             _ => {
                 let jac = self.jacobian(inputs, jvp_inputs, jvp_outputs)?.value;
-                derive::jvp_from_jacobian(&jac, jvp_outputs, tangent, &self.dtypes(jvp_outputs, true))?
+                derive::jvp_from_jacobian(
+                    &jac,
+                    jvp_outputs,
+                    tangent,
+                    &self.dtypes(jvp_outputs, true),
+                )?
             }
         };
         Ok(Served { value, route })
@@ -245,14 +368,36 @@ impl Runtime {
     ///
     /// # Errors
     /// See [`CallError`].
-    pub fn vjp(&self, inputs: &Tree, vjp_inputs: &[String], vjp_outputs: &[String], cotangent: &Vectors) -> Result<Served<Vectors>, CallError> {
+    pub fn vjp(
+        &self,
+        inputs: &Tree,
+        vjp_inputs: &[String],
+        vjp_outputs: &[String],
+        cotangent: &Vectors,
+    ) -> Result<Served<Vectors>, CallError> {
         let route = self.plan(Endpoint::Vjp)?;
         let value = match route {
-            Route::Native => self.component.call_vjp(&LoweredTree::new(inputs), vjp_inputs, vjp_outputs, cotangent)?,
-            Route::BatchedExport => unbatch_one(self.component.call_batched_vjp(inputs, vjp_inputs, vjp_outputs, &batch_of_one(cotangent)?, 1)?)?,
+            Route::Native => self.component.call_vjp(
+                &LoweredTree::new(inputs),
+                vjp_inputs,
+                vjp_outputs,
+                cotangent,
+            )?,
+            Route::BatchedExport => unbatch_one(self.component.call_batched_vjp(
+                inputs,
+                vjp_inputs,
+                vjp_outputs,
+                &batch_of_one(cotangent)?,
+                1,
+            )?)?,
             _ => {
                 let jac = self.jacobian(inputs, vjp_inputs, vjp_outputs)?.value;
-                derive::vjp_from_jacobian(&jac, vjp_inputs, cotangent, &self.dtypes(vjp_inputs, false))?
+                derive::vjp_from_jacobian(
+                    &jac,
+                    vjp_inputs,
+                    cotangent,
+                    &self.dtypes(vjp_inputs, false),
+                )?
             }
         };
         Ok(Served { value, route })
@@ -263,19 +408,40 @@ impl Runtime {
     ///
     /// # Errors
     /// See [`CallError`].
-    pub fn batched_jvp(&self, inputs: &Tree, jvp_inputs: &[String], jvp_outputs: &[String], tangents: &Vectors, count: usize) -> Result<Served<Vectors>, CallError> {
+    pub fn batched_jvp(
+        &self,
+        inputs: &Tree,
+        jvp_inputs: &[String],
+        jvp_outputs: &[String],
+        tangents: &Vectors,
+        count: usize,
+    ) -> Result<Served<Vectors>, CallError> {
         let route = self.plan(Endpoint::BatchedJvp)?;
         let singles = unstack(tangents, count)?;
         let value = match route {
-            Route::Native => self.component.call_batched_jvp(inputs, jvp_inputs, jvp_outputs, tangents, count_u32(count)?)?,
+            Route::Native => self.component.call_batched_jvp(
+                inputs,
+                jvp_inputs,
+                jvp_outputs,
+                tangents,
+                count_u32(count)?,
+            )?,
             Route::Looped => {
                 let lowered = LoweredTree::new(inputs);
-                self.looped(&singles, |t| self.component.call_jvp(&lowered, jvp_inputs, jvp_outputs, t))?
+                self.looped(&singles, |t| {
+                    self.component
+                        .call_jvp(&lowered, jvp_inputs, jvp_outputs, t)
+                })?
             }
             _ => {
                 let jac = self.jacobian(inputs, jvp_inputs, jvp_outputs)?.value;
                 let dtypes = self.dtypes(jvp_outputs, true);
-                stack(singles.iter().map(|t| derive::jvp_from_jacobian(&jac, jvp_outputs, t, &dtypes)).collect::<Result<_, _>>()?)?
+                stack(
+                    singles
+                        .iter()
+                        .map(|t| derive::jvp_from_jacobian(&jac, jvp_outputs, t, &dtypes))
+                        .collect::<Result<_, _>>()?,
+                )?
             }
         };
         check_batch(&value, count)?;
@@ -287,19 +453,40 @@ impl Runtime {
     ///
     /// # Errors
     /// See [`CallError`].
-    pub fn batched_vjp(&self, inputs: &Tree, vjp_inputs: &[String], vjp_outputs: &[String], cotangents: &Vectors, count: usize) -> Result<Served<Vectors>, CallError> {
+    pub fn batched_vjp(
+        &self,
+        inputs: &Tree,
+        vjp_inputs: &[String],
+        vjp_outputs: &[String],
+        cotangents: &Vectors,
+        count: usize,
+    ) -> Result<Served<Vectors>, CallError> {
         let route = self.plan(Endpoint::BatchedVjp)?;
         let singles = unstack(cotangents, count)?;
         let value = match route {
-            Route::Native => self.component.call_batched_vjp(inputs, vjp_inputs, vjp_outputs, cotangents, count_u32(count)?)?,
+            Route::Native => self.component.call_batched_vjp(
+                inputs,
+                vjp_inputs,
+                vjp_outputs,
+                cotangents,
+                count_u32(count)?,
+            )?,
             Route::Looped => {
                 let lowered = LoweredTree::new(inputs);
-                self.looped(&singles, |c| self.component.call_vjp(&lowered, vjp_inputs, vjp_outputs, c))?
+                self.looped(&singles, |c| {
+                    self.component
+                        .call_vjp(&lowered, vjp_inputs, vjp_outputs, c)
+                })?
             }
             _ => {
                 let jac = self.jacobian(inputs, vjp_inputs, vjp_outputs)?.value;
                 let dtypes = self.dtypes(vjp_inputs, false);
-                stack(singles.iter().map(|c| derive::vjp_from_jacobian(&jac, vjp_inputs, c, &dtypes)).collect::<Result<_, _>>()?)?
+                stack(
+                    singles
+                        .iter()
+                        .map(|c| derive::vjp_from_jacobian(&jac, vjp_inputs, c, &dtypes))
+                        .collect::<Result<_, _>>()?,
+                )?
             }
         };
         check_batch(&value, count)?;
@@ -308,8 +495,17 @@ impl Runtime {
 
     /// Runs `call` once per item on up to `loop_parallelism` threads, each call on its own
     /// fresh instance, and stacks the results in order. Stops early after the first failure.
-    fn looped(&self, items: &[Vectors], call: impl Fn(&Vectors) -> Result<Vectors, CallError> + Sync) -> Result<Vectors, CallError> {
-        let threads = self.component.limits().loop_parallelism.min(items.len()).max(1);
+    fn looped(
+        &self,
+        items: &[Vectors],
+        call: impl Fn(&Vectors) -> Result<Vectors, CallError> + Sync,
+    ) -> Result<Vectors, CallError> {
+        let threads = self
+            .component
+            .limits()
+            .loop_parallelism
+            .min(items.len())
+            .max(1);
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let mut results: Vec<Option<Result<Vectors, CallError>>> = vec![None; items.len()];
@@ -331,7 +527,10 @@ impl Runtime {
                     })
                 })
                 .collect();
-            workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_default())
+                .collect()
         });
         for (i, r) in chunks.into_iter().flatten() {
             results[i] = Some(r);
@@ -369,7 +568,10 @@ impl Runtime {
 fn check_batch(value: &Vectors, count: usize) -> Result<(), CallError> {
     for (p, t) in value {
         if t.shape().first() != Some(&count) {
-            return Err(CallError::Contract(format!("batched result `{p}` has shape {:?}, expected a leading axis of {count}", t.shape())));
+            return Err(CallError::Contract(format!(
+                "batched result `{p}` has shape {:?}, expected a leading axis of {count}",
+                t.shape()
+            )));
         }
     }
     Ok(())
@@ -381,7 +583,10 @@ pub fn abstract_of(inputs: &Tree) -> AbstractTree {
         .iter()
         .map(|(p, l)| {
             let leaf = match l {
-                Leaf::Tensor(t) => AbstractLeaf::Array(ShapeDType { shape: t.shape().to_vec(), dtype: t.dtype() }),
+                Leaf::Tensor(t) => AbstractLeaf::Array(ShapeDType {
+                    shape: t.shape().to_vec(),
+                    dtype: t.dtype(),
+                }),
                 Leaf::Plain(v) => AbstractLeaf::Plain(v.clone()),
             };
             (p.clone(), leaf)

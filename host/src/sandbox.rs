@@ -27,7 +27,10 @@ pub enum CallError {
     Guest(tesseract_model::GuestError),
     /// The guest trapped: a panic, an abort or a wasm fault.
     #[error("the component trapped: {}", .message.as_deref().unwrap_or(.trap))]
-    Trap { trap: String, message: Option<String> },
+    Trap {
+        trap: String,
+        message: Option<String>,
+    },
     /// The call ran past its deadline and was interrupted.
     #[error("the component ran past its {}s deadline and was stopped", .limit.as_secs_f64())]
     Timeout { limit: Duration },
@@ -77,7 +80,12 @@ pub struct Captured {
 
 impl CappedPipe {
     pub fn new(cap: usize) -> CappedPipe {
-        CappedPipe { inner: Arc::new(Mutex::new(Captured { cap, ..Captured::default() })) }
+        CappedPipe {
+            inner: Arc::new(Mutex::new(Captured {
+                cap,
+                ..Captured::default()
+            })),
+        }
     }
 
     fn push(&self, bytes: &[u8]) {
@@ -91,7 +99,13 @@ impl CappedPipe {
     pub fn take(&self) -> Captured {
         let mut c = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let cap = c.cap;
-        std::mem::replace(&mut *c, Captured { cap, ..Captured::default() })
+        std::mem::replace(
+            &mut *c,
+            Captured {
+                cap,
+                ..Captured::default()
+            },
+        )
     }
 }
 
@@ -142,11 +156,17 @@ impl tokio::io::AsyncWrite for CappedPipe {
         std::task::Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
     }
 }
@@ -162,7 +182,12 @@ struct MemoryLimiter {
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
             return Ok(false);
@@ -170,7 +195,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -186,7 +216,10 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -195,11 +228,17 @@ pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState>
     let stdout = CappedPipe::new(limits.max_output_bytes);
     let stderr = CappedPipe::new(limits.max_output_bytes);
     // The builder's defaults already deny everything: no preopens, env, args or sockets.
-    let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+    let wasi = WasiCtxBuilder::new()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build();
     let state = HostState {
         wasi,
         table: ResourceTable::new(),
-        limiter: MemoryLimiter { max_bytes: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX), hit: false },
+        limiter: MemoryLimiter {
+            max_bytes: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
+            hit: false,
+        },
         stdout,
         stderr,
     };
@@ -230,18 +269,30 @@ pub fn drain_output(store: &Store<HostState>, what: &dyn fmt::Display) -> String
 }
 
 /// Turns a wasmtime failure into a [`CallError`], using what the store saw.
-pub fn classify(error: &wasmtime::Error, store: &Store<HostState>, stderr: &str, limits: &Limits) -> CallError {
+pub fn classify(
+    error: &wasmtime::Error,
+    store: &Store<HostState>,
+    stderr: &str,
+    limits: &Limits,
+) -> CallError {
     if error.is::<wasmtime::PoolConcurrencyLimitError>() {
         return CallError::Busy;
     }
     let trap = error.downcast_ref::<Trap>().copied();
     if store.data().limiter.hit && trap.is_some_and(|t| t != Trap::Interrupt) {
-        return CallError::MemoryLimit { limit_bytes: limits.max_memory_bytes };
+        return CallError::MemoryLimit {
+            limit_bytes: limits.max_memory_bytes,
+        };
     }
     match trap {
-        Some(Trap::Interrupt) => CallError::Timeout { limit: limits.timeout },
+        Some(Trap::Interrupt) => CallError::Timeout {
+            limit: limits.timeout,
+        },
         Some(Trap::StackOverflow) => CallError::StackOverflow,
-        Some(t) => CallError::Trap { trap: t.to_string(), message: panic_message(stderr) },
+        Some(t) => CallError::Trap {
+            trap: t.to_string(),
+            message: panic_message(stderr),
+        },
         None => CallError::Host(format!("{error:#}")),
     }
 }
@@ -263,7 +314,10 @@ mod tests {
     #[test]
     fn panic_message_is_extracted_from_stderr() {
         let stderr = "thread '<unnamed>' panicked at src/lib.rs:3:5:\ndeliberate\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(stderr).as_deref(), Some("panicked at src/lib.rs:3:5: deliberate"));
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("panicked at src/lib.rs:3:5: deliberate")
+        );
         assert_eq!(panic_message("memory allocation of 8 bytes failed"), None);
     }
 

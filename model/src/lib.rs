@@ -15,4 +15,7 @@ mod tensor;
 mod value;
 
 pub use tensor::{DType, Data, Element, Tensor, TensorError};
-pub use value::{AbstractLeaf, AbstractTree, ErrorKind, GuestError, JacobianBlocks, Leaf, Plain, ShapeDType, Tree, Vectors};
+pub use value::{
+    AbstractLeaf, AbstractTree, ErrorKind, GuestError, JacobianBlocks, Leaf, Plain, ShapeDType,
+    Tree, Vectors,
+};

@@ -32,7 +32,10 @@ pub struct PathError {
 /// # Errors
 /// On an empty path or segment, an unterminated or badly escaped key, or a bad index.
 pub fn parse(path: &str) -> Result<Vec<Segment>, PathError> {
-    let err = |reason| PathError { path: path.to_owned(), reason };
+    let err = |reason| PathError {
+        path: path.to_owned(),
+        reason,
+    };
     if path.is_empty() {
         return Err(err("a path cannot be empty"));
     }
@@ -47,7 +50,11 @@ pub fn parse(path: &str) -> Result<Vec<Segment>, PathError> {
                     match chars.next() {
                         Some('\\') => match chars.next() {
                             Some(c @ ('{' | '}' | '\\')) => key.push(c),
-                            _ => return Err(err("inside `{...}` only `{`, `}` and `\\` may follow `\\`")),
+                            _ => {
+                                return Err(err(
+                                    "inside `{...}` only `{`, `}` and `\\` may follow `\\`",
+                                ));
+                            }
                         },
                         Some('}') => break,
                         Some('{') => return Err(err("an unescaped `{` inside a key")),
@@ -66,7 +73,9 @@ pub fn parse(path: &str) -> Result<Vec<Segment>, PathError> {
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(err("a list index must be `[` digits `]`"));
                 }
-                let index = digits.parse().map_err(|_| err("a list index is too large"))?;
+                let index = digits
+                    .parse()
+                    .map_err(|_| err("a list index is too large"))?;
                 segments.push(Segment::Index(index));
             }
             Some(_) => {
@@ -190,14 +199,28 @@ mod tests {
         use Segment::*;
         check("a.v", &[Field("a".into()), Field("v".into())], "a.v");
         check("items.[1]", &[Field("items".into()), Index(1)], "items.[]");
-        check("named.{k1}", &[Field("named".into()), Key("k1".into())], "named.{}");
-        check(r"named.{we.ird\{\}}", &[Field("named".into()), Key("we.ird{}".into())], "named.{}");
-        check(r"d.{a\\b}.x", &[Field("d".into()), Key(r"a\b".into()), Field("x".into())], "d.{}.x");
+        check(
+            "named.{k1}",
+            &[Field("named".into()), Key("k1".into())],
+            "named.{}",
+        );
+        check(
+            r"named.{we.ird\{\}}",
+            &[Field("named".into()), Key("we.ird{}".into())],
+            "named.{}",
+        );
+        check(
+            r"d.{a\\b}.x",
+            &[Field("d".into()), Key(r"a\b".into()), Field("x".into())],
+            "d.{}.x",
+        );
     }
 
     #[test]
     fn rejects_malformed_paths() {
-        for bad in ["", "a.", ".a", "a..b", "a.[x]", "a.[]", "a.{}", "a.{k", r"a.{k\q}", "a.{k}b", "a[1]"] {
+        for bad in [
+            "", "a.", ".a", "a..b", "a.[x]", "a.[]", "a.{}", "a.{k", r"a.{k\q}", "a.{k}b", "a[1]",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -206,7 +229,11 @@ mod tests {
     fn templates_split_into_segments() {
         assert_eq!(
             parse_template("items.[].{}"),
-            vec![TemplateSegment::Field("items".into()), TemplateSegment::AnyIndex, TemplateSegment::AnyKey]
+            vec![
+                TemplateSegment::Field("items".into()),
+                TemplateSegment::AnyIndex,
+                TemplateSegment::AnyKey
+            ]
         );
     }
 }

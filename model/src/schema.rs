@@ -64,7 +64,9 @@ pub struct ArraySpec {
 pub enum FieldKind {
     Array(ArraySpec),
     /// A plain value, with its JSON Schema as JSON text.
-    Plain { json_schema: String },
+    Plain {
+        json_schema: String,
+    },
 }
 
 /// One declared field.

@@ -14,7 +14,13 @@ pub enum DType {
 
 impl DType {
     /// Every supported dtype, narrowest first within each kind.
-    pub const ALL: [DType; 5] = [DType::Bool, DType::Int32, DType::Int64, DType::Float32, DType::Float64];
+    pub const ALL: [DType; 5] = [
+        DType::Bool,
+        DType::Int32,
+        DType::Int64,
+        DType::Float32,
+        DType::Float64,
+    ];
 
     /// NumPy's name for this dtype (`float32`, `bool`, ...).
     pub fn name(self) -> &'static str {
@@ -149,7 +155,12 @@ impl Data {
             (Data::Int32(a), Data::Int32(b)) => a.extend_from_slice(b),
             (Data::Int64(a), Data::Int64(b)) => a.extend_from_slice(b),
             (Data::Bool(a), Data::Bool(b)) => a.extend_from_slice(b),
-            (a, b) => return Err(TensorError::DTypeMismatch { expected: a.dtype(), actual: b.dtype() }),
+            (a, b) => {
+                return Err(TensorError::DTypeMismatch {
+                    expected: a.dtype(),
+                    actual: b.dtype(),
+                });
+            }
         }
         Ok(())
     }
@@ -159,7 +170,11 @@ impl Data {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TensorError {
     #[error("shape {shape:?} has {expected} elements but the buffer has {actual}")]
-    LengthMismatch { shape: Vec<usize>, expected: usize, actual: usize },
+    LengthMismatch {
+        shape: Vec<usize>,
+        expected: usize,
+        actual: usize,
+    },
     #[error("shape {shape:?} has more elements than this machine can address")]
     ShapeOverflow { shape: Vec<usize> },
     #[error("expected dtype {expected}, got {actual}")]
@@ -184,16 +199,25 @@ impl Tensor {
     /// # Errors
     /// When the buffer length does not match the shape, or the shape overflows `usize`.
     pub fn new(shape: Vec<usize>, data: Data) -> Result<Tensor, TensorError> {
-        let expected = checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow { shape: shape.clone() })?;
+        let expected = checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow {
+            shape: shape.clone(),
+        })?;
         if expected != data.len() {
-            return Err(TensorError::LengthMismatch { shape, expected, actual: data.len() });
+            return Err(TensorError::LengthMismatch {
+                shape,
+                expected,
+                actual: data.len(),
+            });
         }
         Ok(Tensor { shape, data })
     }
 
     /// A scalar (shape `[]`).
     pub fn scalar<T: Element>(value: T) -> Tensor {
-        Tensor { shape: Vec::new(), data: T::into_data(vec![value]) }
+        Tensor {
+            shape: Vec::new(),
+            data: T::into_data(vec![value]),
+        }
     }
 
     /// A tensor of zeros.
@@ -201,8 +225,13 @@ impl Tensor {
     /// # Errors
     /// When the shape overflows `usize`.
     pub fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Tensor, TensorError> {
-        let n = checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow { shape: shape.clone() })?;
-        Ok(Tensor { shape, data: Data::zeros(dtype, n) })
+        let n = checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow {
+            shape: shape.clone(),
+        })?;
+        Ok(Tensor {
+            shape,
+            data: Data::zeros(dtype, n),
+        })
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -240,10 +269,19 @@ impl Tensor {
     /// [`TensorError::LengthMismatch`] when the tensor is a scalar.
     pub fn unstack(&self) -> Result<Vec<Tensor>, TensorError> {
         let Some((&k, rest)) = self.shape.split_first() else {
-            return Err(TensorError::LengthMismatch { shape: vec![], expected: 1, actual: 0 });
+            return Err(TensorError::LengthMismatch {
+                shape: vec![],
+                expected: 1,
+                actual: 0,
+            });
         };
         let step = checked_numel(rest).unwrap_or(0);
-        Ok((0..k).map(|i| Tensor { shape: rest.to_vec(), data: self.data.slice(i * step, step) }).collect())
+        Ok((0..k)
+            .map(|i| Tensor {
+                shape: rest.to_vec(),
+                data: self.data.slice(i * step, step),
+            })
+            .collect())
     }
 
     /// Stacks tensors of one shape and dtype along a new leading axis.
@@ -252,12 +290,20 @@ impl Tensor {
     /// When the parts disagree in shape or dtype, or there are none.
     pub fn stack(parts: &[Tensor]) -> Result<Tensor, TensorError> {
         let Some(first) = parts.first() else {
-            return Err(TensorError::LengthMismatch { shape: vec![0], expected: 1, actual: 0 });
+            return Err(TensorError::LengthMismatch {
+                shape: vec![0],
+                expected: 1,
+                actual: 0,
+            });
         };
         let mut data = Data::zeros(first.dtype(), 0);
         for p in parts {
             if p.shape != first.shape {
-                return Err(TensorError::LengthMismatch { shape: first.shape.clone(), expected: first.len(), actual: p.len() });
+                return Err(TensorError::LengthMismatch {
+                    shape: first.shape.clone(),
+                    expected: first.len(),
+                    actual: p.len(),
+                });
             }
             data.extend(&p.data)?;
         }

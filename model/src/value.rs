@@ -76,10 +76,16 @@ pub struct GuestError {
 
 impl GuestError {
     pub fn invalid_input(message: impl Into<String>) -> GuestError {
-        GuestError { kind: ErrorKind::InvalidInput, message: message.into() }
+        GuestError {
+            kind: ErrorKind::InvalidInput,
+            message: message.into(),
+        }
     }
 
     pub fn failed(message: impl Into<String>) -> GuestError {
-        GuestError { kind: ErrorKind::Failed, message: message.into() }
+        GuestError {
+            kind: ErrorKind::Failed,
+            message: message.into(),
+        }
     }
 }

@@ -62,12 +62,20 @@ impl Build {
         if !manifest_path.is_file() {
             return Err(BuildError::NoManifest(dir.to_path_buf()));
         }
-        Ok(Build { manifest_path, packages: Vec::new(), release: true, target_dir: None })
+        Ok(Build {
+            manifest_path,
+            packages: Vec::new(),
+            release: true,
+            target_dir: None,
+        })
     }
 
     /// Restricts the build to these packages of the workspace (`-p`). By default the crate in
     /// the directory is built.
-    pub fn packages(&mut self, packages: impl IntoIterator<Item = impl Into<String>>) -> &mut Build {
+    pub fn packages(
+        &mut self,
+        packages: impl IntoIterator<Item = impl Into<String>>,
+    ) -> &mut Build {
         self.packages.extend(packages.into_iter().map(Into::into));
         self
     }
@@ -94,7 +102,11 @@ impl Build {
         cmd.arg("build")
             .arg("--manifest-path")
             .arg(&self.manifest_path)
-            .args(["--target", TARGET, "--message-format=json-render-diagnostics"]);
+            .args([
+                "--target",
+                TARGET,
+                "--message-format=json-render-diagnostics",
+            ]);
         if self.release {
             cmd.arg("--release");
         }
@@ -104,7 +116,14 @@ impl Build {
         if let Some(dir) = &self.target_dir {
             cmd.arg("--target-dir").arg(dir);
         }
-        for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+        ] {
             cmd.env_remove(var);
         }
         cmd.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", RUSTFLAGS);
@@ -129,7 +148,9 @@ impl Build {
             }
         }
         if artifacts.is_empty() {
-            return Err(BuildError::NoArtifact(self.manifest_path.display().to_string()));
+            return Err(BuildError::NoArtifact(
+                self.manifest_path.display().to_string(),
+            ));
         }
         Ok(artifacts)
     }
@@ -142,7 +163,11 @@ fn parse_artifact(line: &str) -> Option<Artifact> {
         return None;
     }
     let target = msg.get("target")?;
-    let is_cdylib = target.get("kind")?.as_array()?.iter().any(|k| k.as_str() == Some("cdylib"));
+    let is_cdylib = target
+        .get("kind")?
+        .as_array()?
+        .iter()
+        .any(|k| k.as_str() == Some("cdylib"));
     if !is_cdylib {
         return None;
     }
@@ -161,15 +186,25 @@ fn parse_artifact(line: &str) -> Option<Artifact> {
         .and_then(|tail| tail.split('@').next())
         .filter(|name| !name.is_empty() && !name.contains('/'))
         .map_or(package, str::to_owned);
-    Some(Artifact { package, path: PathBuf::from(path) })
+    Some(Artifact {
+        package,
+        path: PathBuf::from(path),
+    })
 }
 
 /// Fails early with the install command, rather than with rustc's "can't find crate for core".
 fn check_target_installed() -> Result<(), BuildError> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(rustc).args(["--print", "sysroot"]).output().map_err(BuildError::Spawn)?;
+    let out = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(BuildError::Spawn)?;
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if Path::new(&sysroot).join("lib/rustlib").join(TARGET).is_dir() {
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TARGET)
+        .is_dir()
+    {
         Ok(())
     } else {
         Err(BuildError::MissingTarget)
@@ -185,13 +220,19 @@ mod tests {
         let line = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/guest-example/rosenbrock#example-rosenbrock@0.1.0","target":{"kind":["cdylib","rlib"],"name":"example_rosenbrock"},"filenames":["/t/example_rosenbrock.wasm","/t/libexample_rosenbrock.rlib"]}"#;
         assert_eq!(
             parse_artifact(line),
-            Some(Artifact { package: "example-rosenbrock".into(), path: "/t/example_rosenbrock.wasm".into() })
+            Some(Artifact {
+                package: "example-rosenbrock".into(),
+                path: "/t/example_rosenbrock.wasm".into()
+            })
         );
     }
 
     #[test]
     fn ignores_other_messages() {
-        assert_eq!(parse_artifact(r#"{"reason":"build-finished","success":true}"#), None);
+        assert_eq!(
+            parse_artifact(r#"{"reason":"build-finished","success":true}"#),
+            None
+        );
         let rlib = r#"{"reason":"compiler-artifact","package_id":"x#y@1","target":{"kind":["lib"],"name":"y"},"filenames":["/t/liby.rlib"]}"#;
         assert_eq!(parse_artifact(rlib), None);
     }

@@ -15,7 +15,10 @@ use syn::punctuated::Punctuated;
 use syn::{Ident, Token, Type};
 
 /// The contract, compiled into the macro so expansions never read files at the author's site.
-const WIT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/tesseract.wit"));
+const WIT: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../wit/tesseract.wit"
+));
 
 /// An optional capability: its name in `export!`, its WIT interface, the SDK trait and the
 /// exported function.
@@ -28,9 +31,27 @@ struct Capability {
 }
 
 const CAPABILITIES: [Capability; 6] = [
-    Capability { name: "jacobian", interface: "jacobian", module: "jacobian", trait_name: "Jacobian", function: "jacobian" },
-    Capability { name: "jvp", interface: "jvp", module: "jvp", trait_name: "Jvp", function: "jacobian_vector_product" },
-    Capability { name: "vjp", interface: "vjp", module: "vjp", trait_name: "Vjp", function: "vector_jacobian_product" },
+    Capability {
+        name: "jacobian",
+        interface: "jacobian",
+        module: "jacobian",
+        trait_name: "Jacobian",
+        function: "jacobian",
+    },
+    Capability {
+        name: "jvp",
+        interface: "jvp",
+        module: "jvp",
+        trait_name: "Jvp",
+        function: "jacobian_vector_product",
+    },
+    Capability {
+        name: "vjp",
+        interface: "vjp",
+        module: "vjp",
+        trait_name: "Vjp",
+        function: "vector_jacobian_product",
+    },
     Capability {
         name: "abstract_eval",
         interface: "abstract-eval",
@@ -98,11 +119,17 @@ fn expand(input: ExportInput) -> syn::Result<proc_macro2::TokenStream> {
             let known: Vec<&str> = CAPABILITIES.iter().map(|c| c.name).collect();
             return Err(syn::Error::new(
                 ident.span(),
-                format!("unknown capability `{name}`; expected one of: {}", known.join(", ")),
+                format!(
+                    "unknown capability `{name}`; expected one of: {}",
+                    known.join(", ")
+                ),
             ));
         };
         if chosen.iter().any(|c| c.name == cap.name) {
-            return Err(syn::Error::new(ident.span(), format!("capability `{name}` is listed twice")));
+            return Err(syn::Error::new(
+                ident.span(),
+                format!("capability `{name}` is listed twice"),
+            ));
         }
         chosen.push(cap);
     }
@@ -129,10 +156,19 @@ fn expand(input: ExportInput) -> syn::Result<proc_macro2::TokenStream> {
         let function = format_ident!("{}", c.function);
         let glue = format_ident!("{}", c.name);
         let (params, args) = match c.name {
-            "jacobian" => (quote!(a: Tree, b: Vec<String>, c: Vec<String>), quote!(a, b, c)),
+            "jacobian" => (
+                quote!(a: Tree, b: Vec<String>, c: Vec<String>),
+                quote!(a, b, c),
+            ),
             "abstract_eval" => (quote!(a: AbstractTree), quote!(a)),
-            "jvp" | "vjp" => (quote!(a: Tree, b: Vec<String>, c: Vec<String>, d: Vectors), quote!(a, b, c, d)),
-            _ => (quote!(a: Tree, b: Vec<String>, c: Vec<String>, d: Vectors, k: u32), quote!(a, b, c, d, k)),
+            "jvp" | "vjp" => (
+                quote!(a: Tree, b: Vec<String>, c: Vec<String>, d: Vectors),
+                quote!(a, b, c, d),
+            ),
+            _ => (
+                quote!(a: Tree, b: Vec<String>, c: Vec<String>, d: Vectors, k: u32),
+                quote!(a, b, c, d, k),
+            ),
         };
         let ret = match c.name {
             "jacobian" => quote!(Result<JacobianBlocks, Error>),

@@ -17,14 +17,24 @@ fn caps(list: &[&str]) -> Capabilities {
 }
 
 fn check(exports: &[&str], endpoint: Endpoint, expected: Option<Route>) {
-    assert_eq!(plan(endpoint, caps(exports)), expected, "{endpoint} with {exports:?}");
+    assert_eq!(
+        plan(endpoint, caps(exports)),
+        expected,
+        "{endpoint} with {exports:?}"
+    );
 }
 
 #[test]
 fn apply_only_component_serves_apply_and_abstract_eval() {
     check(&[], Endpoint::Apply, Some(Route::Native));
     check(&[], Endpoint::AbstractEval, Some(Route::ApplyOnZeros));
-    for e in [Endpoint::Jacobian, Endpoint::Jvp, Endpoint::Vjp, Endpoint::BatchedJvp, Endpoint::BatchedVjp] {
+    for e in [
+        Endpoint::Jacobian,
+        Endpoint::Jvp,
+        Endpoint::Vjp,
+        Endpoint::BatchedJvp,
+        Endpoint::BatchedVjp,
+    ] {
         check(&[], e, None);
     }
 }
@@ -40,19 +50,40 @@ fn rosenbrock_batches_are_looped() {
 
 #[test]
 fn steady_state_batches_are_native_unless_hidden() {
-    let s = caps(&["jacobian", "jvp", "vjp", "abstract_eval", "batched_jvp", "batched_vjp"]);
+    let s = caps(&[
+        "jacobian",
+        "jvp",
+        "vjp",
+        "abstract_eval",
+        "batched_jvp",
+        "batched_vjp",
+    ]);
     assert_eq!(plan(Endpoint::BatchedJvp, s), Some(Route::Native));
     assert_eq!(plan(Endpoint::BatchedVjp, s), Some(Route::Native));
-    assert_eq!(plan(Endpoint::BatchedJvp, s.without_batched()), Some(Route::Looped));
-    assert_eq!(plan(Endpoint::BatchedVjp, s.without_batched()), Some(Route::Looped));
+    assert_eq!(
+        plan(Endpoint::BatchedJvp, s.without_batched()),
+        Some(Route::Looped)
+    );
+    assert_eq!(
+        plan(Endpoint::BatchedVjp, s.without_batched()),
+        Some(Route::Looped)
+    );
 }
 
 #[test]
 fn jvp_and_vjp_come_from_the_jacobian_when_not_exported() {
     check(&["jacobian"], Endpoint::Jvp, Some(Route::FromJacobian));
     check(&["jacobian"], Endpoint::Vjp, Some(Route::FromJacobian));
-    check(&["jacobian"], Endpoint::BatchedJvp, Some(Route::FromJacobian));
-    check(&["jacobian"], Endpoint::BatchedVjp, Some(Route::FromJacobian));
+    check(
+        &["jacobian"],
+        Endpoint::BatchedJvp,
+        Some(Route::FromJacobian),
+    );
+    check(
+        &["jacobian"],
+        Endpoint::BatchedVjp,
+        Some(Route::FromJacobian),
+    );
     // jvp from a jacobian that is itself assembled from vjp basis vectors.
     check(&["vjp"], Endpoint::Jvp, Some(Route::FromJacobian));
 }
@@ -65,10 +96,35 @@ fn single_products_use_the_batched_export_when_alone() {
 
 #[test]
 fn jacobian_is_assembled_from_whichever_products_exist() {
-    check(&["jvp"], Endpoint::Jacobian, Some(Route::Basis { forward: true, reverse: false }));
-    check(&["batched_vjp"], Endpoint::Jacobian, Some(Route::Basis { forward: false, reverse: true }));
-    check(&["jvp", "vjp"], Endpoint::Jacobian, Some(Route::Basis { forward: true, reverse: true }));
-    check(&["jacobian", "jvp"], Endpoint::Jacobian, Some(Route::Native));
+    check(
+        &["jvp"],
+        Endpoint::Jacobian,
+        Some(Route::Basis {
+            forward: true,
+            reverse: false,
+        }),
+    );
+    check(
+        &["batched_vjp"],
+        Endpoint::Jacobian,
+        Some(Route::Basis {
+            forward: false,
+            reverse: true,
+        }),
+    );
+    check(
+        &["jvp", "vjp"],
+        Endpoint::Jacobian,
+        Some(Route::Basis {
+            forward: true,
+            reverse: true,
+        }),
+    );
+    check(
+        &["jacobian", "jvp"],
+        Endpoint::Jacobian,
+        Some(Route::Native),
+    );
 }
 
 #[test]
@@ -76,7 +132,13 @@ fn basis_direction_needs_fewer_vectors() {
     let both = caps(&["jvp", "vjp"]);
     assert_eq!(basis_direction(both, 3, 10), Some(Direction::Forward));
     assert_eq!(basis_direction(both, 10, 3), Some(Direction::Reverse));
-    assert_eq!(basis_direction(caps(&["jvp"]), 10, 3), Some(Direction::Forward));
-    assert_eq!(basis_direction(caps(&["jvp", "batched_vjp"]), 4, 4), Some(Direction::Reverse));
+    assert_eq!(
+        basis_direction(caps(&["jvp"]), 10, 3),
+        Some(Direction::Forward)
+    );
+    assert_eq!(
+        basis_direction(caps(&["jvp", "batched_vjp"]), 4, 4),
+        Some(Direction::Reverse)
+    );
     assert_eq!(basis_direction(caps(&[]), 4, 4), None);
 }

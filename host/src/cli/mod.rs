@@ -1,0 +1,156 @@
+//! The `tesseract-wasm` command line: clap definitions and one module per command. `main.rs`
+//! is only glue around [`run`], which tests call in-process.
+
+mod build;
+mod inspect;
+mod options;
+mod run;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+pub use options::{parse_duration, parse_size};
+
+/// Package, inspect and run Tesseracts compiled to WebAssembly components
+///
+/// A Tesseract is a differentiable component (apply, jacobian, jvp, vjp, abstract_eval).
+/// tesseract-wasm runs it as one sandboxed .wasm file, wire-compatible with tesseract-core.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tesseract-wasm",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Build(build::Build),
+    Inspect(inspect::Inspect),
+    Run(run::Run),
+}
+
+/// Guest limits and engine settings shared by every command that loads a component.
+#[derive(Debug, Clone, clap::Args)]
+struct EngineArgs {
+    /// Largest linear memory one guest instance may use
+    ///
+    /// Each call gets a fresh instance, so this is also the most one call can hold. Takes a
+    /// K, M or G suffix (powers of 1024), e.g. 512M.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size, env = "TESSERACT_WASM_MAX_MEMORY", help_heading = "Limits")]
+    max_memory: u64,
+
+    /// Wall-clock budget of one guest call
+    ///
+    /// A guest past its deadline is interrupted and the call fails with a timeout. Takes a
+    /// number with a unit: 500ms, 60s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "TESSERACT_WASM_TIMEOUT", help_heading = "Limits")]
+    timeout: std::time::Duration,
+
+    /// Parallel fresh instances a looped batch may use [default: number of cores]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "TESSERACT_WASM_LOOP_PARALLELISM",
+        help_heading = "Limits"
+    )]
+    loop_parallelism: Option<usize>,
+
+    /// Directory of precompiled components [default: ~/.cache/tesseract-wasm]
+    ///
+    /// A component is compiled once per engine configuration and loaded from here after.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TESSERACT_WASM_CACHE_DIR",
+        help_heading = "Engine"
+    )]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile on every load instead of using the precompiled cache
+    #[arg(long, help_heading = "Engine")]
+    no_cache: bool,
+
+    /// Serve batches by looping the scalar jvp/vjp even when a batched export exists
+    ///
+    /// For debugging a batched export, and for benchmarks that compare the two routes.
+    #[arg(long, help_heading = "Engine")]
+    ignore_batched_exports: bool,
+}
+
+impl EngineArgs {
+    fn engine(&self) -> anyhow::Result<crate::engine::Engine> {
+        let mut limits = crate::engine::Limits {
+            max_memory_bytes: self.max_memory,
+            timeout: self.timeout,
+            ..Default::default()
+        };
+        if let Some(n) = self.loop_parallelism {
+            limits.loop_parallelism = n;
+        }
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir
+                .clone()
+                .or_else(crate::cache::Cache::default_dir)
+        };
+        crate::engine::Engine::new(crate::engine::EngineOptions { limits, cache_dir })
+            .context("cannot start the wasm engine")
+    }
+
+    fn runtime(
+        &self,
+        engine: &crate::engine::Engine,
+        path: &std::path::Path,
+    ) -> anyhow::Result<crate::runtime::Runtime> {
+        let component = crate::component::Tesseract::load(engine, path)?;
+        let options = crate::runtime::RuntimeOptions {
+            ignore_batched_exports: self.ignore_batched_exports,
+        };
+        Ok(crate::runtime::Runtime::new(component, options))
+    }
+}
+
+/// Runs the CLI with `args` (including the program name), writing to `stdout` and `stderr`.
+/// Returns the process exit code: 0 on success, 1 on failure, 2 on bad usage.
+pub fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let text = if e.use_stderr() {
+                e.render().ansi().to_string()
+            } else {
+                e.to_string()
+            };
+            let sink: &mut dyn Write = if e.use_stderr() { stderr } else { stdout };
+            let _ = write!(sink, "{text}");
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Build(cmd) => cmd.execute(stdout, stderr),
+        Command::Inspect(cmd) => cmd.execute(stdout),
+        Command::Run(cmd) => cmd.execute(stdout, stderr),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(stderr, "tesseract-wasm: {e:#}");
+            1
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `tesseract-wasm run`: one request, tesseract-core's JSON in and out.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use super::EngineArgs;
+use crate::codec::{Compression, DecodeOptions, OutputFormat};
+use crate::request::{self, CodecOptions, Format};
+
+/// Run one endpoint of a component on a JSON payload
+///
+/// The payload is the body tesseract-core's HTTP API takes, e.g. '{"inputs": {"x": 0.5}}';
+/// the response goes to stdout in tesseract-core's format. (Co)tangents with extra leading
+/// axes are a batch: one call serves them all, and the response keeps the leading axes.
+///
+/// Example: tesseract-wasm run rosenbrock.wasm apply '{"inputs": {"x": 0.5, "y": 1.0}}'
+#[derive(Debug, clap::Args)]
+pub struct Run {
+    /// The component (.wasm)
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// apply, jacobian, jacobian_vector_product, vector_jacobian_product or abstract_eval
+    #[arg(value_name = "ENDPOINT")]
+    endpoint: String,
+
+    /// The JSON payload; @FILE reads it from a file and - from stdin
+    #[arg(value_name = "PAYLOAD")]
+    payload: String,
+
+    /// Array encoding of the response: json or json+base64
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "json",
+        env = "TESSERACT_OUTPUT_FORMAT"
+    )]
+    output_format: String,
+
+    /// Compress base64 arrays with lz4
+    #[arg(long)]
+    lz4: bool,
+
+    /// Directory that binref array paths in the payload are relative to
+    #[arg(long, value_name = "DIR", env = "TESSERACT_INPUT_PATH")]
+    input_path: Option<PathBuf>,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+fn read_payload(arg: &str) -> anyhow::Result<String> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the payload from stdin")?;
+        Ok(s)
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the payload file {path}"))
+    } else {
+        Ok(arg.to_owned())
+    }
+}
+
+impl Run {
+    pub fn execute(self, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<i32> {
+        let Some(endpoint) = request::endpoint_from_name(&self.endpoint) else {
+            bail!(
+                "unknown endpoint {:?}: use apply, jacobian, jacobian_vector_product, vector_jacobian_product or abstract_eval",
+                self.endpoint
+            );
+        };
+        let output = match self.output_format.as_str() {
+            "json" => OutputFormat::Json,
+            "json+base64" => OutputFormat::JsonBase64,
+            other => bail!("unsupported output format {other:?}: use json or json+base64"),
+        };
+        let text = read_payload(&self.payload)?;
+        let body: serde_json::Value =
+            serde_json::from_str(&text).context("the payload is not valid JSON")?;
+        let engine = self.engine.engine()?;
+        let runtime = self.engine.runtime(&engine, &self.file)?;
+        let compression = if self.lz4 {
+            Compression::Lz4
+        } else {
+            Compression::None
+        };
+        let opts = CodecOptions {
+            decode: DecodeOptions {
+                binref_root: self.input_path,
+            },
+            format: Format {
+                output,
+                compression,
+            },
+        };
+        match request::handle(&runtime, endpoint, &body, &opts) {
+            Ok(response) => {
+                tracing::info!(endpoint = %endpoint, route = response.route.name(), "served");
+                writeln!(out, "{}", serde_json::to_string(&response.body)?)?;
+                Ok(0)
+            }
+            Err(e) => {
+                writeln!(
+                    err,
+                    "tesseract-wasm: {endpoint} failed ({}): {e}",
+                    e.status()
+                )?;
+                writeln!(err, "{}", serde_json::to_string(&e.body())?)?;
+                Ok(1)
+            }
+        }
+    }
+}
