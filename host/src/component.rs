@@ -294,6 +294,15 @@ impl Tesseract {
         CallError::Unsupported(format!("the `{what}` export"))
     }
 
+    /// Instantiates the component in a fresh store and drops it: what every call pays before
+    /// the guest runs. For benchmarks and health checks.
+    ///
+    /// # Errors
+    /// When instantiation fails (e.g. no free instance slot).
+    pub fn instantiate(&self) -> Result<(), CallError> {
+        self.run("instantiate", |_, _, _| Ok(()))
+    }
+
     /// `tesseract.apply` on a fresh instance.
     ///
     /// # Errors

@@ -7,9 +7,14 @@
 //! of shape `P` and a (co)tangent of shape `T`:
 //!
 //! - `rank(T) == rank(P)`: one (co)tangent; size-1 dimensions broadcast to `P`, as upstream.
-//! - `rank(T) > rank(P)`: a batch. `T = B ++ P'` with `P'` matching `P` as above, and every
-//!   (co)tangent of the request must have the same batch shape `B`.
-//! - anything else, or (co)tangents that disagree on `B`, is a 422.
+//! - `rank(T) > rank(P)`: a batch. `T = B ++ P'` with `P'` matching `P` as above. Every
+//!   batched (co)tangent of the request must have the same batch shape `B`; unbatched ones are
+//!   broadcast across the batch.
+//! - anything else, batched (co)tangents that disagree on `B`, or more than `max_batch`
+//!   (co)tangents in total, is a 422 naming the shapes or the limit.
+//!
+//! `P` is the primal's actual shape for tangents. For cotangents it is the output's declared
+//! shape, or its actual shape (through abstract_eval) when the output has any rank.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,11 +29,26 @@ use crate::runtime::Runtime;
 use crate::sandbox::CallError;
 use crate::schema::{self, Loc, ValidationError, ValidationErrors};
 
-/// How arrays are read and written for one request.
-#[derive(Debug, Clone, Default)]
+/// How arrays are read and written for one request, and how large a batch may be.
+#[derive(Debug, Clone)]
 pub struct CodecOptions {
     pub decode: DecodeOptions,
     pub format: Format,
+    /// Most (co)tangents one request may carry (the product of its batch axes).
+    pub max_batch: usize,
+}
+
+/// The default for [`CodecOptions::max_batch`].
+pub const DEFAULT_MAX_BATCH: usize = 4096;
+
+impl Default for CodecOptions {
+    fn default() -> CodecOptions {
+        CodecOptions {
+            decode: DecodeOptions::default(),
+            format: Format::default(),
+            max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
 }
 
 /// The response encoding (tesseract-core's output format and compression).
@@ -347,6 +367,7 @@ fn directions(
     keys: &[String],
     reference: impl Fn(&str) -> Option<(tesseract_model::DType, Reference)>,
     opts: &DecodeOptions,
+    max_batch: usize,
     errors: &mut Vec<ValidationError>,
 ) -> Option<Directions> {
     let at = loc(&["body", name]);
@@ -369,8 +390,7 @@ fn directions(
         errors.push(ValidationError::value_error(at, value.clone(), &msg));
         return None;
     }
-    let mut vectors = Vectors::new();
-    let mut batch: Option<(String, Vec<usize>)> = None;
+    let mut fitted: Vec<(String, Tensor, Vec<usize>)> = Vec::new();
     for key in keys {
         let here = with(&at, [Loc::Key(key.clone())]);
         let raw = &obj[key.as_str()];
@@ -385,19 +405,7 @@ fn directions(
             }
         };
         match fit_vector(t, &shape) {
-            Ok((t, b)) => {
-                match &batch {
-                    Some((first, fb)) if *fb != b => {
-                        let msg = format!(
-                            "`{key}` has batch shape {b:?} but `{first}` has {fb:?}; every entry must carry the same leading batch axes"
-                        );
-                        errors.push(ValidationError::value_error(here, Value::Null, &msg));
-                    }
-                    Some(_) => {}
-                    None => batch = Some((key.clone(), b)),
-                }
-                vectors.insert(key.clone(), t);
-            }
+            Ok((t, b)) => fitted.push((key.clone(), t, b)),
             Err(msg) => errors.push(ValidationError::value_error(
                 here,
                 Value::Null,
@@ -405,10 +413,52 @@ fn directions(
             )),
         }
     }
-    Some(Directions {
-        vectors,
-        batch: batch.map(|(_, b)| b).unwrap_or_default(),
-    })
+    // The batch shape is the one every batched entry shares; unbatched entries follow it.
+    let mut batch: Option<(&str, &[usize])> = None;
+    for (key, _, b) in &fitted {
+        match batch {
+            _ if b.is_empty() => {}
+            None => batch = Some((key, b)),
+            Some((first, fb)) if fb != b.as_slice() => {
+                let msg = format!(
+                    "`{key}` has batch shape {b:?} but `{first}` has {fb:?}; batched entries must share their leading batch axes"
+                );
+                errors.push(ValidationError::value_error(
+                    with(&at, [Loc::Key(key.clone())]),
+                    Value::Null,
+                    &msg,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let batch: Vec<usize> = batch.map(|(_, b)| b.to_vec()).unwrap_or_default();
+    let count = batch
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    if count > max_batch {
+        let msg = format!(
+            "{name} carries a batch of {batch:?} = {count} vectors, more than the limit of {max_batch} (--max-batch)"
+        );
+        errors.push(ValidationError::value_error(at.clone(), Value::Null, &msg));
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut vectors = Vectors::new();
+    for (key, t, b) in fitted {
+        let t = if b.is_empty() && !batch.is_empty() {
+            let copies = vec![t; count];
+            let stacked = Tensor::stack(&copies).ok()?;
+            let shape = [batch.clone(), stacked.shape()[1..].to_vec()].concat();
+            stacked.reshape(shape).ok()?
+        } else {
+            t
+        };
+        vectors.insert(key, t);
+    }
+    Some(Directions { vectors, batch })
 }
 
 /// What a (co)tangent's shape is checked against.
@@ -639,6 +689,7 @@ pub fn handle(
                     &ins,
                     reference,
                     &opts.decode,
+                    opts.max_batch,
                     &mut errors,
                 )
             } else {
@@ -718,6 +769,7 @@ pub fn handle(
                 &outs,
                 reference,
                 &opts.decode,
+                opts.max_batch,
                 &mut errors,
             );
             let dirs = match dirs {

@@ -47,6 +47,10 @@ pub struct Run {
     #[arg(long, value_name = "DIR", env = "TESSERACT_INPUT_PATH")]
     input_path: Option<PathBuf>,
 
+    /// Most (co)tangents one request may carry (the product of its batch axes)
+    #[arg(long, value_name = "N", default_value_t = request::DEFAULT_MAX_BATCH, env = "TESSERACT_WASM_MAX_BATCH")]
+    max_batch: usize,
+
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -97,6 +101,7 @@ impl Run {
                 output,
                 compression,
             },
+            max_batch: self.max_batch,
         };
         match request::handle(&runtime, endpoint, &body, &opts) {
             Ok(response) => {

@@ -431,7 +431,11 @@ fn plain_leaves_convert_by_schema_type() {
     assert_eq!(get("n"), Plain::Int(2));
     assert_eq!(get("r"), Plain::Float(1.0));
     assert_eq!(get("tag"), Plain::Text("ok".into()));
-    assert_eq!(get("cfg"), Plain::Json(r#"{"b":2,"a":1}"#.into()), "key order is kept");
+    assert_eq!(
+        get("cfg"),
+        Plain::Json(r#"{"b":2,"a":1}"#.into()),
+        "key order is kept"
+    );
     assert_eq!(get("maybe"), Plain::Json("null".into()));
     assert_eq!(get("d"), Plain::Float(2.0), "plain default, widened");
 }
