@@ -366,10 +366,10 @@ fn directions(
     keys_name: &str,
     keys: &[String],
     reference: impl Fn(&str) -> Option<(tesseract_model::DType, Reference)>,
-    opts: &DecodeOptions,
-    max_batch: usize,
+    opts: &CodecOptions,
     errors: &mut Vec<ValidationError>,
 ) -> Option<Directions> {
+    let max_batch = opts.max_batch;
     let at = loc(&["body", name]);
     let Some(obj) = value.as_object() else {
         errors.push(ValidationError {
@@ -397,7 +397,7 @@ fn directions(
         let Some((dtype, shape)) = reference(key) else {
             continue;
         };
-        let t = match schema::decode_as(raw, dtype, opts) {
+        let t = match schema::decode_as(raw, dtype, &opts.decode) {
             Ok(t) => t,
             Err(e) => {
                 errors.push(ValidationError::from_array(here, raw.clone(), e));
@@ -688,8 +688,7 @@ pub fn handle(
                     "jvp_inputs",
                     &ins,
                     reference,
-                    &opts.decode,
-                    opts.max_batch,
+                    opts,
                     &mut errors,
                 )
             } else {
@@ -768,8 +767,7 @@ pub fn handle(
                 "vjp_outputs",
                 &outs,
                 reference,
-                &opts.decode,
-                opts.max_batch,
+                opts,
                 &mut errors,
             );
             let dirs = match dirs {
