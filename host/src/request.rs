@@ -158,41 +158,45 @@ pub fn endpoint_from_name(name: &str) -> Option<Endpoint> {
     .find(|e| e.name() == name)
 }
 
-/// Splits a request body into its fields, enforcing `extra="forbid"` and required fields.
-fn fields<'a>(
+/// Splits a request body into its fields, enforcing `extra="forbid"` and required fields. All
+/// problems are reported together, as pydantic does.
+fn body_fields<'a, const N: usize>(
     body: &'a Value,
-    names: &[&str],
-    errors: &mut Vec<ValidationError>,
-) -> Option<Vec<&'a Value>> {
+    names: [&str; N],
+) -> Result<[&'a Value; N], ValidationErrors> {
     let Some(obj) = body.as_object() else {
-        errors.push(ValidationError {
+        return Err(ValidationErrors(vec![ValidationError {
             kind: "model_attributes_type".into(),
             loc: loc(&["body"]),
             msg: "Input should be a valid dictionary or object to extract fields from".into(),
             input: body.clone(),
             ctx: None,
-        });
-        return None;
+        }]));
     };
-    for key in obj.keys() {
+    let mut errors = Vec::new();
+    for (key, value) in obj {
         if !names.contains(&key.as_str()) {
             errors.push(ValidationError::extra_forbidden(
                 with(&loc(&["body"]), [Loc::Key(key.clone())]),
-                obj[key].clone(),
+                value.clone(),
             ));
         }
     }
-    let mut out = Vec::new();
-    for name in names {
-        match obj.get(*name) {
-            Some(v) => out.push(v),
+    let mut out = [&Value::Null; N];
+    for (slot, name) in out.iter_mut().zip(names) {
+        match obj.get(name) {
+            Some(v) => *slot = v,
             None => errors.push(ValidationError::missing(
-                with(&loc(&["body"]), [Loc::from(*name)]),
+                with(&loc(&["body"]), [Loc::from(name)]),
                 body.clone(),
             )),
         }
     }
-    (out.len() == names.len()).then_some(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ValidationErrors(errors))
+    }
 }
 
 /// Whether concrete `path` instantiates `template` (`items.[1]` instantiates `items.[]`).
@@ -583,11 +587,7 @@ pub fn handle(
     let body_loc = loc(&["body", "inputs"]);
     match endpoint {
         Endpoint::Apply => {
-            let [inputs] =
-                fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..]
-            else {
-                unreachable!("fields returns one value per name")
-            };
+            let [inputs] = body_fields(body, ["inputs"])?;
             let tree = schema::validate_inputs(info, inputs, &opts.decode, &body_loc)?;
             let served = runtime.apply(&tree)?;
             let outputs = conform_outputs(info, served.value)?;
@@ -597,11 +597,7 @@ pub fn handle(
             })
         }
         Endpoint::AbstractEval => {
-            let [inputs] =
-                fields(body, &["inputs"], &mut errors).ok_or(ValidationErrors(errors))?[..]
-            else {
-                unreachable!("fields returns one value per name")
-            };
+            let [inputs] = body_fields(body, ["inputs"])?;
             let tree = schema::validate_abstract_inputs(info, inputs, &body_loc)?;
             let served = runtime.abstract_eval(&tree)?;
             let flat: BTreeMap<String, Value> = served
@@ -616,8 +612,7 @@ pub fn handle(
             })
         }
         Endpoint::Jacobian => {
-            let v = fields(body, &["inputs", "jac_inputs", "jac_outputs"], &mut errors)
-                .ok_or_else(|| ValidationErrors(errors.clone()))?;
+            let v = body_fields(body, ["inputs", "jac_inputs", "jac_outputs"])?;
             let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
             let ins = path_set(
                 v[1],
@@ -656,12 +651,10 @@ pub fn handle(
             })
         }
         Endpoint::Jvp | Endpoint::BatchedJvp => {
-            let v = fields(
+            let v = body_fields(
                 body,
-                &["inputs", "jvp_inputs", "jvp_outputs", "tangent_vector"],
-                &mut errors,
-            )
-            .ok_or_else(|| ValidationErrors(errors.clone()))?;
+                ["inputs", "jvp_inputs", "jvp_outputs", "tangent_vector"],
+            )?;
             let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
             let ins = path_set(
                 v[1],
@@ -712,12 +705,10 @@ pub fn handle(
             })
         }
         Endpoint::Vjp | Endpoint::BatchedVjp => {
-            let v = fields(
+            let v = body_fields(
                 body,
-                &["inputs", "vjp_inputs", "vjp_outputs", "cotangent_vector"],
-                &mut errors,
-            )
-            .ok_or_else(|| ValidationErrors(errors.clone()))?;
+                ["inputs", "vjp_inputs", "vjp_outputs", "cotangent_vector"],
+            )?;
             let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
             let ins = path_set(
                 v[1],

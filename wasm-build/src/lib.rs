@@ -177,15 +177,14 @@ fn parse_artifact(line: &str) -> Option<Artifact> {
         .iter()
         .filter_map(|f| f.as_str())
         .find(|f| f.ends_with(".wasm"))?;
-    // Package ids look like `path+file:///dir#name@0.1.0` or `registry+...#name@0.1.0`.
-    let package = target.get("name")?.as_str()?.replace('_', "-");
-    let package = msg
-        .get("package_id")
-        .and_then(|id| id.as_str())
-        .and_then(|id| id.rsplit('#').next())
-        .and_then(|tail| tail.split('@').next())
-        .filter(|name| !name.is_empty() && !name.contains('/'))
-        .map_or(package, str::to_owned);
+    // Package ids look like `path+file:///dir/crate#name@0.1.0`, or `path+file:///dir/name#0.1.0`
+    // when the directory is named after the package.
+    let id = msg.get("package_id")?.as_str()?;
+    let (url, tail) = id.rsplit_once('#')?;
+    let package = match tail.split_once('@') {
+        Some((name, _version)) => name.to_owned(),
+        None => url.rsplit('/').next()?.to_owned(),
+    };
     Some(Artifact {
         package,
         path: PathBuf::from(path),
@@ -224,6 +223,15 @@ mod tests {
                 package: "example-rosenbrock".into(),
                 path: "/t/example_rosenbrock.wasm".into()
             })
+        );
+    }
+
+    #[test]
+    fn parses_a_package_named_after_its_directory() {
+        let line = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/tests/guests/batched-only#0.1.0","target":{"kind":["cdylib","rlib"],"name":"batched_only"},"filenames":["/t/batched_only.wasm"]}"#;
+        assert_eq!(
+            parse_artifact(line).map(|a| a.package),
+            Some("batched-only".into())
         );
     }
 

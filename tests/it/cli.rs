@@ -1,0 +1,113 @@
+//! The command line, in process through `tesseract_wasm::cli::run`: `inspect --json` names
+//! the route of every endpoint, and `run` answers a request or reports a 422.
+
+use serde_json::{Value, json};
+use tesseract_wasm_tests::{
+    BATCHED_ONLY, DERIVE_FROM_JACOBIAN, DERIVE_FROM_PRODUCTS, EXAMPLE_ROSENBROCK,
+    EXAMPLE_STEADY_STATE,
+};
+
+/// Runs the CLI; returns (exit code, stdout, stderr). Every command gets a fresh cache
+/// directory, so nothing is written to the user's cache.
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let cache = tempfile::tempdir().expect("a temporary cache directory");
+    let cache = cache.path().to_str().expect("UTF-8 temp path").to_owned();
+    let mut argv: Vec<String> = std::iter::once("tesseract-wasm")
+        .chain(args.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    if matches!(args.first(), Some(&"inspect" | &"run")) {
+        argv.extend(["--cache-dir".to_owned(), cache]);
+    }
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = tesseract_wasm::cli::run(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).expect("UTF-8 stdout"),
+        String::from_utf8(err).expect("UTF-8 stderr"),
+    )
+}
+
+/// `inspect --json`'s `endpoints`, as endpoint name → route name.
+fn routes(path: &str) -> serde_json::Map<String, Value> {
+    let (code, out, err) = cli(&["inspect", path, "--json"]);
+    assert_eq!(code, 0, "inspect failed: {err}");
+    let report: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("inspect --json printed invalid JSON ({e}): {out}"));
+    let endpoints = report["endpoints"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no endpoints in {report}"));
+    endpoints
+        .iter()
+        .map(|(name, e)| (name.clone(), e["route"].clone()))
+        .collect()
+}
+
+#[test]
+fn inspect_json_reports_looped_and_native_batches() {
+    let rosenbrock = routes(EXAMPLE_ROSENBROCK);
+    assert_eq!(rosenbrock["batched_jacobian_vector_product"], "looped");
+    assert_eq!(rosenbrock["batched_vector_jacobian_product"], "looped");
+    assert_eq!(rosenbrock["jacobian_vector_product"], "native");
+
+    let steady = routes(EXAMPLE_STEADY_STATE);
+    assert_eq!(steady["batched_jacobian_vector_product"], "native");
+    assert_eq!(steady["batched_vector_jacobian_product"], "native");
+}
+
+#[test]
+fn inspect_json_names_every_derived_route() {
+    let products = routes(DERIVE_FROM_PRODUCTS);
+    assert_eq!(products["jacobian"], "basis");
+    assert_eq!(products["abstract_eval"], "apply-on-zeros");
+    assert_eq!(products["apply"], "native");
+
+    let jacobian = routes(DERIVE_FROM_JACOBIAN);
+    for e in [
+        "jacobian_vector_product",
+        "vector_jacobian_product",
+        "batched_jacobian_vector_product",
+        "batched_vector_jacobian_product",
+    ] {
+        assert_eq!(jacobian[e], "from-jacobian", "{e}");
+    }
+
+    let batched = routes(BATCHED_ONLY);
+    assert_eq!(batched["jacobian_vector_product"], "batched-export");
+    assert_eq!(batched["vector_jacobian_product"], "batched-export");
+    assert_eq!(batched["batched_jacobian_vector_product"], "native");
+}
+
+#[test]
+fn run_answers_a_request() {
+    let (code, out, err) = cli(&[
+        "run",
+        EXAMPLE_ROSENBROCK,
+        "apply",
+        r#"{"inputs": {"x": 0.5, "y": 1.0}}"#,
+    ]);
+    assert_eq!(code, 0, "run failed: {err}");
+    let body: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("run printed invalid JSON ({e}): {out}"));
+    assert_eq!(body["result"]["data"]["buffer"], json!(56.5), "{body}");
+    assert_eq!(body["result"]["shape"], json!([]));
+}
+
+#[test]
+fn run_reports_an_invalid_request_as_422() {
+    let (code, out, err) = cli(&[
+        "run",
+        EXAMPLE_ROSENBROCK,
+        "apply",
+        r#"{"inputs": {"x": [0.5, 1.0]}}"#,
+    ]);
+    assert_eq!(code, 1, "stdout: {out}");
+    assert!(err.contains("422"), "{err}");
+    assert!(err.contains("array_dimensionality_mismatch"), "{err}");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let (code, _, err) = cli(&["frobnicate"]);
+    assert_eq!(code, 2, "{err}");
+}
