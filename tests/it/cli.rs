@@ -16,7 +16,7 @@ fn cli(args: &[&str]) -> (i32, String, String) {
         .chain(args.iter().copied())
         .map(str::to_owned)
         .collect();
-    if matches!(args.first(), Some(&"inspect" | &"run")) {
+    if matches!(args.first(), Some(&"inspect" | &"run" | &"build")) {
         argv.extend(["--cache-dir".to_owned(), cache]);
     }
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -110,4 +110,45 @@ fn run_reports_an_invalid_request_as_422() {
 fn bad_usage_exits_2() {
     let (code, _, err) = cli(&["frobnicate"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// `build` compiles a guest crate, checks it is a Tesseract, prints its capabilities, and
+/// prints the `.wasm` path as its last line. It shares the test guests' target directory, so
+/// it only relinks what `build.rs` already built.
+#[test]
+fn build_prints_capabilities_and_the_wasm_path_last() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let crate_dir = root.join("guest-example").join("rosenbrock");
+    let target_dir = root.join("target").join("guests");
+    let (code, out, err) = cli(&[
+        "build",
+        crate_dir.to_str().expect("UTF-8 path"),
+        "--target-dir",
+        target_dir.to_str().expect("UTF-8 path"),
+    ]);
+    assert_eq!(code, 0, "build failed: {err}");
+    assert!(out.contains("rosenbrock 0.1.0"), "{out}");
+    assert!(
+        out.contains("batched_jacobian_vector_product") && out.contains("looped"),
+        "{out}"
+    );
+    let last = out.lines().last().expect("some output");
+    assert!(
+        last.ends_with("example_rosenbrock.wasm"),
+        "last line: {last}"
+    );
+    assert!(
+        std::path::Path::new(last).is_file(),
+        "{last} does not exist"
+    );
+}
+
+#[test]
+fn build_of_a_directory_without_a_crate_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (code, _, err) = cli(&["build", dir.path().to_str().expect("UTF-8 path")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no Cargo.toml"), "{err}");
 }

@@ -1,0 +1,27 @@
+//! A valid component that is not a Tesseract at all: the host must say so and list what it
+//! exports instead.
+
+wit_bindgen::generate!({
+    inline: r#"
+package example:other@1.0.0;
+
+interface greeter {
+    greet: func(name: string) -> string;
+}
+
+world other {
+    export greeter;
+}
+"#,
+    world: "other",
+});
+
+struct Other;
+
+impl exports::example::other::greeter::Guest for Other {
+    fn greet(name: String) -> String {
+        format!("hello, {name}")
+    }
+}
+
+export!(Other);
