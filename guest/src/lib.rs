@@ -4,8 +4,27 @@
 //! the optional capability traits: [`Jacobian`], [`Jvp`], [`Vjp`], [`AbstractEval`],
 //! [`BatchedJvp`], [`BatchedVjp`]. One line exports exactly the capabilities named:
 //!
-//! ```ignore
-//! tesseract_guest::export!(Rosenbrock: jacobian, jvp, vjp, abstract_eval);
+//! ```
+//! use tesseract_guest::{DType, Error, Field, Inputs, Outputs, Schema, Tesseract};
+//!
+//! #[derive(Default)]
+//! pub struct Square;
+//!
+//! impl Tesseract for Square {
+//!     fn schema() -> Schema {
+//!         Schema::new("square", "0.1.0")
+//!             .input(Field::array("x", DType::Float64, [None]).differentiable())
+//!             .output(Field::array("y", DType::Float64, [None]).differentiable())
+//!     }
+//!
+//!     fn apply(&self, inputs: &Inputs) -> Result<Outputs, Error> {
+//!         let x = inputs.array1::<f64>("x")?;
+//!         Ok(Outputs::new().with_array("y", x.mapv(|v| v * v)))
+//!     }
+//! }
+//!
+//! // Capabilities go after a colon: `export!(Square: jacobian, jvp, vjp)`.
+//! tesseract_guest::export!(Square);
 //! ```
 //!
 //! Inputs arrive validated by the host: every declared field present, arrays cast to their

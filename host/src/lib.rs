@@ -12,6 +12,7 @@ pub mod codec;
 pub mod component;
 pub mod derive;
 pub mod engine;
+pub mod http;
 pub mod planner;
 pub mod request;
 pub mod runtime;

@@ -11,8 +11,8 @@ fn main() -> ExitCode {
         .init();
     let code = tesseract_wasm::cli::run(
         std::env::args_os(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     );
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

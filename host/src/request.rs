@@ -72,6 +72,8 @@ impl Default for Format {
 pub struct Response {
     pub body: Value,
     pub route: Route,
+    /// K, the number of (co)tangents of a batched jvp/vjp; `None` for anything else.
+    pub batch_size: Option<usize>,
 }
 
 /// Why a request failed.
@@ -594,6 +596,7 @@ pub fn handle(
             Ok(Response {
                 body: tree_json(&outputs, opts.format)?,
                 route: served.route,
+                batch_size: None,
             })
         }
         Endpoint::AbstractEval => {
@@ -609,6 +612,7 @@ pub fn handle(
             Ok(Response {
                 body,
                 route: served.route,
+                batch_size: None,
             })
         }
         Endpoint::Jacobian => {
@@ -648,6 +652,7 @@ pub fn handle(
             Ok(Response {
                 body,
                 route: served.route,
+                batch_size: None,
             })
         }
         Endpoint::Jvp | Endpoint::BatchedJvp => {
@@ -691,6 +696,7 @@ pub fn handle(
                 Some(d) if errors.is_empty() => d,
                 _ => return Err(ValidationErrors(errors).into()),
             };
+            let batch_size = (!dirs.batch.is_empty()).then(|| dirs.batch.iter().product());
             let (value, route) = if dirs.batch.is_empty() {
                 let s = runtime.jvp(&tree, &ins, &outs, &dirs.vectors)?;
                 (s.value, s.route)
@@ -702,6 +708,7 @@ pub fn handle(
             Ok(Response {
                 body: vectors_json(&value, opts.format),
                 route,
+                batch_size,
             })
         }
         Endpoint::Vjp | Endpoint::BatchedVjp => {
@@ -765,6 +772,7 @@ pub fn handle(
                 Some(d) if errors.is_empty() => d,
                 _ => return Err(ValidationErrors(errors).into()),
             };
+            let batch_size = (!dirs.batch.is_empty()).then(|| dirs.batch.iter().product());
             let (value, route) = if dirs.batch.is_empty() {
                 let s = runtime.vjp(&tree, &ins, &outs, &dirs.vectors)?;
                 (s.value, s.route)
@@ -776,6 +784,7 @@ pub fn handle(
             Ok(Response {
                 body: vectors_json(&value, opts.format),
                 route,
+                batch_size,
             })
         }
     }

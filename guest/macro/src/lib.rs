@@ -96,7 +96,7 @@ impl Parse for ExportInput {
 
 /// Exports a type as a Tesseract component with exactly the capabilities listed.
 ///
-/// ```ignore
+/// ```text
 /// tesseract_guest::export!(Rosenbrock: jacobian, jvp, vjp, abstract_eval);
 /// ```
 ///

@@ -5,6 +5,7 @@ mod build;
 mod inspect;
 mod options;
 mod run;
+mod serve;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -36,6 +37,7 @@ enum Command {
     Build(build::Build),
     Inspect(inspect::Inspect),
     Run(run::Run),
+    Serve(serve::Serve),
 }
 
 /// Guest limits and engine settings shared by every command that loads a component.
@@ -145,6 +147,7 @@ pub fn run(
         Command::Build(cmd) => cmd.execute(stdout, stderr),
         Command::Inspect(cmd) => cmd.execute(stdout),
         Command::Run(cmd) => cmd.execute(stdout, stderr),
+        Command::Serve(cmd) => cmd.execute(stdout),
     };
     match result {
         Ok(code) => code,

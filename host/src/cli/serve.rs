@@ -1,0 +1,228 @@
+//! `tesseract-wasm serve`: load a component once and answer tesseract-core's HTTP API until
+//! SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use super::{EngineArgs, parse_size};
+use crate::codec::Compression;
+use crate::http::{self, AppState, HttpLimits, ServeOptions, WireFormat};
+
+fn parse_format(text: &str) -> Result<WireFormat, String> {
+    WireFormat::from_name(text).ok_or_else(|| {
+        format!("unknown output format {text:?}: use json, json+base64 or json+binref")
+    })
+}
+
+fn parse_compression(text: &str) -> Result<Compression, String> {
+    match text {
+        "none" => Ok(Compression::None),
+        "lz4" => Ok(Compression::Lz4),
+        _ => Err(format!("unknown compression {text:?}: use none or lz4")),
+    }
+}
+
+fn parse_body_size(text: &str) -> Result<usize, String> {
+    let n = parse_size(text)?;
+    usize::try_from(n).map_err(|_| format!("size {text:?} is too large for this machine"))
+}
+
+fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Serve a component over HTTP with tesseract-core's API
+///
+/// Loads the component once, then answers until interrupted (SIGINT or SIGTERM; requests in
+/// flight finish first), each computation on a fresh instance. Works with tesseract-core's
+/// Python client (Tesseract.from_url) and tesseract-jax unchanged. Prints "listening on
+/// http://HOST:PORT" on stdout once it accepts connections.
+///
+/// Routes: POST /apply, /jacobian, /jacobian_vector_product, /vector_jacobian_product and
+/// /abstract_eval (those the component can serve, natively or derived), GET /health,
+/// /openapi.json and /docs.
+///
+/// Example: tesseract-wasm serve rosenbrock.wasm --port 8000
+#[derive(Debug, clap::Args)]
+pub struct Serve {
+    /// The component (.wasm)
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// Address to listen on
+    ///
+    /// 127.0.0.1 accepts local clients only; 0.0.0.0 accepts any (in a container, say).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1",
+        env = "TESSERACT_WASM_HOST",
+        help_heading = "Server"
+    )]
+    host: String,
+
+    /// Port to listen on
+    ///
+    /// 0 picks a free port; the "listening on" line says which.
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 8000,
+        env = "TESSERACT_WASM_PORT",
+        help_heading = "Server"
+    )]
+    port: u16,
+
+    /// Default array encoding of responses: json, json+base64 or json+binref
+    ///
+    /// Used when a request's Accept header is absent, */* or application/*; a client may
+    /// ask for another with e.g. "Accept: application/json+base64". json+binref writes array
+    /// bytes to files under --output-path and needs it.
+    #[arg(long, value_name = "FORMAT", default_value = "json", value_parser = parse_format, env = "TESSERACT_OUTPUT_FORMAT", help_heading = "Encoding")]
+    output_format: WireFormat,
+
+    /// Default compression of base64 and binref arrays: none or lz4
+    ///
+    /// A client may override it per request with "Accept: application/json+base64;
+    /// compression=lz4" (or compression=none).
+    #[arg(long, value_name = "COMPRESSION", default_value = "none", value_parser = parse_compression, env = "TESSERACT_COMPRESSION", help_heading = "Encoding")]
+    compression: Compression,
+
+    /// Directory that binref array paths in requests are relative to
+    ///
+    /// Without it, binref inputs are refused.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TESSERACT_INPUT_PATH",
+        help_heading = "Encoding"
+    )]
+    input_path: Option<PathBuf>,
+
+    /// Directory json+binref responses are written under, as run_<ID>/<FILE>.bin
+    ///
+    /// ID is the request's ?run_id= or a random one. Without this directory, json+binref is
+    /// not offered.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TESSERACT_OUTPUT_PATH",
+        help_heading = "Encoding"
+    )]
+    output_path: Option<PathBuf>,
+
+    /// Computations running at once [default: number of cores]
+    ///
+    /// Each runs on its own thread, so /health answers however long they take. A looped
+    /// batch counts once here and fans out to --loop-parallelism instances.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "TESSERACT_WASM_MAX_CONCURRENCY",
+        help_heading = "Limits"
+    )]
+    max_concurrency: Option<usize>,
+
+    /// Requests that may wait for a computation slot
+    ///
+    /// One more gets 503 with Retry-After at once, instead of an ever longer queue.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        env = "TESSERACT_WASM_MAX_QUEUE",
+        help_heading = "Limits"
+    )]
+    max_queue: usize,
+
+    /// Largest request body accepted
+    ///
+    /// Larger requests get 413, before the body is read when Content-Length says so. Takes
+    /// a K, M or G suffix (powers of 1024), e.g. 512K.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_body_size, env = "TESSERACT_WASM_MAX_BODY_SIZE", help_heading = "Limits")]
+    max_body_size: usize,
+
+    /// Most (co)tangents one jvp/vjp request may carry (the product of its batch axes)
+    ///
+    /// A larger batch gets a 422 naming the limit.
+    #[arg(long, value_name = "N", default_value_t = crate::request::DEFAULT_MAX_BATCH, env = "TESSERACT_WASM_MAX_BATCH", help_heading = "Limits")]
+    max_batch: usize,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Resolves when the process gets SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // Without a handler, wait forever rather than shut down at once.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
+}
+
+impl Serve {
+    pub fn execute(self, out: &mut dyn Write) -> anyhow::Result<i32> {
+        if self.max_concurrency == Some(0) {
+            bail!("--max-concurrency must be at least 1");
+        }
+        // The engine owns the epoch ticker that enforces deadlines: it lives as long as the
+        // server.
+        let engine = self.engine.engine()?;
+        let runtime = self.engine.runtime(&engine, &self.file)?;
+        let options = ServeOptions {
+            output_format: self.output_format,
+            compression: self.compression,
+            input_path: self.input_path,
+            output_path: self.output_path,
+            max_batch: self.max_batch,
+        };
+        let state = AppState::new(runtime, options)?;
+        let limits = HttpLimits {
+            max_concurrency: self.max_concurrency.unwrap_or_else(default_concurrency),
+            max_queued: self.max_queue,
+            max_body_bytes: self.max_body_size,
+        };
+        let app = http::router(state, &limits);
+
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("tesseract-wasm-http")
+            .build()
+            .context("cannot start the async runtime")?;
+        tokio.block_on(async {
+            let listener = tokio::net::TcpListener::bind((self.host.as_str(), self.port))
+                .await
+                .with_context(|| format!("cannot listen on {}:{}", self.host, self.port))?;
+            let addr: SocketAddr = listener.local_addr()?;
+            tracing::info!(%addr, "listening on http://{addr}");
+            writeln!(out, "listening on http://{addr}")?;
+            out.flush()?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("the server failed")
+        })?;
+        Ok(0)
+    }
+}

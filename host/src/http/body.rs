@@ -1,0 +1,96 @@
+//! Request bodies as FastAPI reads them: JSON when the content type says so (or says nothing),
+//! a `missing` error when empty, and upstream's `json_invalid` error when not JSON.
+
+use serde_json::{Value, json};
+
+use super::error::{ApiError, loc};
+use crate::schema::{Loc, ValidationError};
+
+/// Whether a `Content-Type` means JSON: `application/json` or `application/*+json`, with any
+/// parameters. A missing header counts as JSON, as FastAPI does.
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
+        _ => false,
+    }
+}
+
+/// Python's `json` wording for the common failures, so messages read like upstream's.
+fn python_message(serde_message: &str) -> &str {
+    match serde_message {
+        "expected value" | "expected ident" | "invalid number" | "EOF while parsing a value" => {
+            "Expecting value"
+        }
+        "key must be a string" => "Expecting property name enclosed in double quotes",
+        "expected `:`" => "Expecting ':' delimiter",
+        "expected `,` or `}`"
+        | "expected `,` or `]`"
+        | "EOF while parsing an object"
+        | "EOF while parsing a list" => "Expecting ',' delimiter",
+        "EOF while parsing a string" => "Unterminated string starting at",
+        "trailing characters" => "Extra data",
+        other => other,
+    }
+}
+
+/// The character offset Python's decoder reports: where the error was seen, or the end of
+/// the text when it ran out.
+fn error_position(text: &str, err: &serde_json::Error) -> usize {
+    if err.classify() == serde_json::error::Category::Eof {
+        return text.chars().count();
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(err.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut byte = (line_start + err.column().saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(byte) {
+        byte -= 1;
+    }
+    text[..byte].chars().count()
+}
+
+fn json_invalid(text: &str, err: &serde_json::Error) -> ApiError {
+    let full = err.to_string();
+    let message = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(m, _)| m);
+    ApiError::invalid(ValidationError {
+        kind: "json_invalid".into(),
+        loc: vec![Loc::from("body"), Loc::Index(error_position(text, err))],
+        msg: "JSON decode error".into(),
+        input: json!({}),
+        ctx: Some(json!({ "error": python_message(message) })),
+    })
+}
+
+/// Reads a request body into the value [`crate::request::handle`] validates.
+///
+/// A body that is not declared as JSON is handed on as a string, so validation reports
+/// upstream's `model_attributes_type` at `["body"]`.
+///
+/// # Errors
+/// `missing` for an empty JSON body and `json_invalid` for malformed JSON, both 422.
+pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    let text = String::from_utf8_lossy(bytes);
+    if !is_json(content_type) {
+        return Ok(Value::String(text.into_owned()));
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::invalid(ValidationError::missing(
+            loc(&["body"]),
+            Value::Null,
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| json_invalid(&text, &e))
+}

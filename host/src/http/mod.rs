@@ -1,0 +1,265 @@
+//! The HTTP server: tesseract-core's wire protocol over axum, plus batched (co)tangents.
+//!
+//! [`router`] builds the app from an [`AppState`] (a [`Runtime`] and the server's options) and
+//! [`HttpLimits`]; `tesseract-wasm serve` binds it to a socket and tests call it with `oneshot`.
+//! Routes: POST `/apply`, `/jacobian`, `/jacobian_vector_product`, `/vector_jacobian_product`
+//! and `/abstract_eval` (each only when the planner can serve it, else 404), GET `/health`,
+//! `/openapi.json` and `/docs`. Validation and computing are [`crate::request::handle`]'s; this
+//! module owns transport: bodies, `Accept` negotiation, admission, status codes and headers.
+//!
+//! Guest code never runs on a Tokio worker: each computation runs on a blocking thread, at most
+//! `max_concurrency` at once, with up to `max_queued` more waiting; past that a request gets
+//! 503 at once, so `/health` keeps answering under any load. The permits travel with the
+//! blocking task, so a client that hangs up frees its slot only when the guest really stops.
+//!
+//! | Cause | Status | Body |
+//! |---|---|---|
+//! | invalid request: schema, path sets, (co)tangent shapes, batch rule, guest `invalid-input` | 422 | `{"detail":[{type,loc,msg,input,ctx}]}` |
+//! | body not valid JSON | 422 | `json_invalid` at `["body", <char offset>]` |
+//! | `Content-Type` not JSON | 422 | `model_attributes_type` at `["body"]` |
+//! | empty body | 422 | `missing` at `["body"]` |
+//! | unsafe `?run_id=` with `json+binref` (it names a directory) | 422 | `value_error` at `["query","run_id"]` |
+//! | unknown path, or an endpoint the component cannot serve | 404 | `{"detail":"Not Found"}` |
+//! | wrong method | 405 | `{"detail":"Method Not Allowed"}` |
+//! | no acceptable encoding in `Accept` | 406 | upstream's `{"detail":{"message",available_*}}` |
+//! | body over `max_body_bytes` | 413 | `{"detail":"…"}` |
+//! | guest `failed` error, trap, memory cap, stack overflow, broken contract | 500 | `{"detail":"the component …"}`: the guest's error kind and message |
+//! | host failure (wasmtime, files) | 500 | generic `{"detail":"internal server error; see the server log"}` |
+//! | compute queue full, or no free instance slot | 503 | `{"detail":"…"}` and `Retry-After: 1` |
+//! | guest ran past `--timeout` | 504 | `{"detail":"deadline exceeded: …"}` |
+//!
+//! Every response keeps the connection open: errors never set `Connection: close` (upstream
+//! drops keep-alive connections after a 500).
+
+mod binref;
+mod body;
+mod docs;
+mod error;
+mod handlers;
+pub mod negotiate;
+pub mod openapi;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tokio::sync::Semaphore;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use negotiate::{Negotiated, Offer, WireFormat};
+
+use crate::codec::{Compression, DecodeOptions};
+use crate::planner::{Endpoint, Route};
+use crate::runtime::Runtime;
+
+/// The endpoints served over HTTP, in `paths` order.
+const ENDPOINTS: [Endpoint; 5] = [
+    Endpoint::Apply,
+    Endpoint::Jacobian,
+    Endpoint::Jvp,
+    Endpoint::Vjp,
+    Endpoint::AbstractEval,
+];
+
+/// The response header naming the route that served a request (`native`, `looped`, ...).
+pub const ROUTE_HEADER: &str = "tesseract-route";
+
+/// The response header giving K, the number of (co)tangents of a batched jvp/vjp.
+pub const BATCH_SIZE_HEADER: &str = "tesseract-batch-size";
+
+/// How the server encodes responses and where binref files live.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// What `*/*`, `application/*` and a missing `Accept` mean. By default `json`.
+    pub output_format: WireFormat,
+    /// The compression when `Accept` names none. By default none.
+    pub compression: Compression,
+    /// The directory binref paths in requests are relative to; `None` refuses binref input.
+    pub input_path: Option<PathBuf>,
+    /// The directory binref responses are written under (`run_<id>/…`); `None` disables
+    /// `json+binref`.
+    pub output_path: Option<PathBuf>,
+    /// Largest K of a batched jvp/vjp. By default 4096.
+    pub max_batch: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions {
+            output_format: WireFormat::Json,
+            compression: Compression::None,
+            input_path: None,
+            output_path: None,
+            max_batch: crate::request::DEFAULT_MAX_BATCH,
+        }
+    }
+}
+
+/// Why an [`AppState`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the json+binref output format needs an output directory (--output-path)")]
+    BinrefWithoutOutputPath,
+    #[error("--max-batch must be at least 1")]
+    ZeroMaxBatch,
+}
+
+/// What every handler shares: the component's runtime and the server's options, plus the
+/// OpenAPI document and docs page rendered once.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    options: ServeOptions,
+    offer: Offer,
+    decode: DecodeOptions,
+    served: Vec<(Endpoint, Route)>,
+    openapi: String,
+    docs: String,
+}
+
+impl AppState {
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn new(runtime: Runtime, options: ServeOptions) -> Result<AppState, ConfigError> {
+        if options.output_format == WireFormat::JsonBinref && options.output_path.is_none() {
+            return Err(ConfigError::BinrefWithoutOutputPath);
+        }
+        if options.max_batch == 0 {
+            return Err(ConfigError::ZeroMaxBatch);
+        }
+        let formats = WireFormat::ALL
+            .into_iter()
+            .filter(|f| *f != WireFormat::JsonBinref || options.output_path.is_some())
+            .collect();
+        let offer = Offer {
+            formats,
+            default_format: options.output_format,
+            default_compression: options.compression,
+        };
+        let served: Vec<(Endpoint, Route)> = ENDPOINTS
+            .into_iter()
+            .filter_map(|e| Some((e, runtime.route(e)?)))
+            .collect();
+        let info = runtime.component().info();
+        let names = offer.format_names();
+        let document = openapi::document(
+            info,
+            &openapi::Served {
+                endpoints: &served,
+                formats: &names,
+                max_batch: options.max_batch,
+            },
+        );
+        let docs = docs::page(info, &served, &names);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                decode: DecodeOptions {
+                    binref_root: options.input_path.clone(),
+                },
+                runtime,
+                options,
+                offer,
+                served,
+                openapi: document.to_string(),
+                docs,
+            }),
+        })
+    }
+
+    /// The runtime every computation goes through.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// The options the server was started with.
+    pub fn options(&self) -> &ServeOptions {
+        &self.inner.options
+    }
+
+    /// The endpoints this server answers, with their routes.
+    pub fn served(&self) -> &[(Endpoint, Route)] {
+        &self.inner.served
+    }
+}
+
+/// Transport limits of the server. Guest limits (memory, deadline) are the engine's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Computations running at once, each on its own blocking thread. A looped batch counts
+    /// once here and fans out to the engine's loop parallelism. By default the number of
+    /// cores.
+    pub max_concurrency: usize,
+    /// Requests that may wait for a compute slot; one more gets 503 with `Retry-After`.
+    /// By default 64.
+    pub max_queued: usize,
+    /// Largest request body, in bytes. Larger bodies get 413, before the body is read when
+    /// `Content-Length` says so. By default 64 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            max_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_queued: 64,
+            max_body_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Admission control for computations: `admitted` counts running plus waiting requests,
+/// `running` the ones on a blocking thread.
+#[derive(Clone)]
+struct Gate {
+    admitted: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+}
+
+/// The router's state: the app plus its admission gate.
+#[derive(Clone)]
+struct Shared {
+    app: AppState,
+    gate: Gate,
+}
+
+/// Builds the app: the routes the component can serve, `/health`, `/openapi.json`, `/docs`,
+/// and the body limit and tracing layers.
+pub fn router(state: AppState, limits: &HttpLimits) -> Router {
+    let running = limits.max_concurrency.max(1);
+    let gate = Gate {
+        admitted: Arc::new(Semaphore::new(running.saturating_add(limits.max_queued))),
+        running: Arc::new(Semaphore::new(running)),
+    };
+    let mut app = Router::new()
+        .route("/health", get(handlers::health))
+        .route("/openapi.json", get(handlers::openapi))
+        .route("/docs", get(handlers::docs));
+    for &(endpoint, _) in state.served() {
+        app = app.route(
+            &format!("/{}", endpoint.name()),
+            handlers::compute(endpoint),
+        );
+    }
+    app.fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer((
+            TraceLayer::new_for_http(),
+            // Outside the body limit, whose early 413 is plain text.
+            axum::middleware::map_response(handlers::json_413),
+            // Else axum's 2 MB default would silently win over the configured limit.
+            DefaultBodyLimit::disable(),
+            RequestBodyLimitLayer::new(limits.max_body_bytes),
+        ))
+        .with_state(Shared { app: state, gate })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! Unit tests of the HTTP layer that need no component: `Accept` negotiation and body
+//! parsing. Routes are tested against real components in `tests/it/http.rs`.
+
+use serde_json::{Value, json};
+
+use super::body;
+use super::negotiate::{Negotiated, Offer, WireFormat, negotiate};
+use crate::codec::Compression;
+
+/// No compression.
+const PLAIN: Compression = Compression::None;
+
+fn offer(formats: &[WireFormat], default_compression: Compression) -> Offer {
+    Offer {
+        formats: formats.to_vec(),
+        default_format: WireFormat::Json,
+        default_compression,
+    }
+}
+
+fn all() -> Offer {
+    offer(&WireFormat::ALL, Compression::None)
+}
+
+/// Negotiates `accept` against `offer` and expects `format` with `compression`.
+fn check(accept: Option<&str>, offer: &Offer, format: WireFormat, compression: Compression) {
+    assert_eq!(
+        negotiate(accept, offer),
+        Ok(Negotiated {
+            format,
+            compression
+        }),
+        "Accept: {accept:?}"
+    );
+}
+
+fn check_406(accept: &str, offer: &Offer) {
+    assert!(
+        negotiate(Some(accept), offer).is_err(),
+        "Accept: {accept:?}"
+    );
+}
+
+#[test]
+fn no_header_or_wildcards_mean_the_server_default() {
+    let o = all();
+    check(None, &o, WireFormat::Json, PLAIN);
+    check(Some(""), &o, WireFormat::Json, PLAIN);
+    check(Some("*/*"), &o, WireFormat::Json, PLAIN);
+    check(
+        Some("application/*; gpu_transport=none"),
+        &o,
+        WireFormat::Json,
+        PLAIN,
+    );
+    let base64_default = Offer {
+        default_format: WireFormat::JsonBase64,
+        ..all()
+    };
+    check(Some("*/*"), &base64_default, WireFormat::JsonBase64, PLAIN);
+    check(None, &base64_default, WireFormat::JsonBase64, PLAIN);
+}
+
+#[test]
+fn names_a_format_after_the_slash() {
+    let o = all();
+    check(
+        Some("application/json+base64; gpu_transport=none"),
+        &o,
+        WireFormat::JsonBase64,
+        PLAIN,
+    );
+    check(Some("application/json"), &o, WireFormat::Json, PLAIN);
+    check(
+        Some("application/json+binref"),
+        &o,
+        WireFormat::JsonBinref,
+        PLAIN,
+    );
+    check(
+        Some("Application/JSON+Base64"),
+        &o,
+        WireFormat::JsonBase64,
+        PLAIN,
+    );
+}
+
+#[test]
+fn q_values_order_ranges_and_ties_keep_header_order() {
+    let o = all();
+    check(
+        Some("application/json;q=0.5, application/json+base64"),
+        &o,
+        WireFormat::JsonBase64,
+        PLAIN,
+    );
+    check(
+        Some("application/json+base64;q=0.1, application/json;q=0.9"),
+        &o,
+        WireFormat::Json,
+        PLAIN,
+    );
+    check(
+        Some("application/json+base64, application/json"),
+        &o,
+        WireFormat::JsonBase64,
+        PLAIN,
+    );
+    // q=0 means "not acceptable".
+    check(
+        Some("application/json+base64;q=0, */*"),
+        &o,
+        WireFormat::Json,
+        PLAIN,
+    );
+}
+
+#[test]
+fn compression_parameter_overrides_the_server_default() {
+    let o = all();
+    check(
+        Some("application/json+base64; compression=lz4"),
+        &o,
+        WireFormat::JsonBase64,
+        Compression::Lz4,
+    );
+    let lz4 = offer(&WireFormat::ALL, Compression::Lz4);
+    check(
+        Some("application/json+base64"),
+        &lz4,
+        WireFormat::JsonBase64,
+        Compression::Lz4,
+    );
+    check(
+        Some("application/json+base64; compression=none"),
+        &lz4,
+        WireFormat::JsonBase64,
+        Compression::None,
+    );
+    check(
+        Some("application/json+base64; compression=\"lz4\""),
+        &o,
+        WireFormat::JsonBase64,
+        Compression::Lz4,
+    );
+}
+
+#[test]
+fn unavailable_ranges_are_skipped_and_nothing_left_is_406() {
+    let no_binref = offer(
+        &[WireFormat::Json, WireFormat::JsonBase64],
+        Compression::None,
+    );
+    check_406("application/json+binref", &no_binref);
+    check(
+        Some("application/json+binref, application/json;q=0.5"),
+        &no_binref,
+        WireFormat::Json,
+        Compression::None,
+    );
+    check_406("application/msgpack", &all());
+    check_406("*/*; gpu_transport=cuda_ipc", &all());
+    check_406("application/json+base64; compression=zstd", &all());
+    check_406("text/html", &all());
+}
+
+#[test]
+fn the_406_body_is_upstreams() {
+    let Err(e) = negotiate(Some("application/msgpack"), &all()) else {
+        panic!("msgpack is not a format");
+    };
+    assert_eq!(
+        e.body(),
+        json!({"detail": {
+            "message": "Cannot produce any encoding accepted by 'application/msgpack'",
+            "available_formats": ["json", "json+base64", "json+binref"],
+            "available_gpu_transports": ["none"],
+            "available_compressions": ["none", "lz4"],
+        }})
+    );
+}
+
+/// Parses `text` as a JSON body and expects a `json_invalid` 422 at `position` saying `error`.
+fn check_invalid(text: &str, position: usize, error: &str) {
+    let Err(e) = body::parse(Some("application/json"), text.as_bytes()) else {
+        panic!("{text:?} is not JSON");
+    };
+    assert_eq!(e.status().as_u16(), 422);
+    assert_eq!(
+        e.body(),
+        json!({"detail": [{
+            "type": "json_invalid", "loc": ["body", position], "msg": "JSON decode error",
+            "input": {}, "ctx": {"error": error},
+        }]}),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn invalid_json_reads_like_pythons_decoder() {
+    check_invalid(
+        "{bad",
+        1,
+        "Expecting property name enclosed in double quotes",
+    );
+    check_invalid(r#"{"a": }"#, 6, "Expecting value");
+    check_invalid(r#"{"a": 1"#, 7, "Expecting ',' delimiter");
+    check_invalid(r#"{"a": 1} x"#, 9, "Extra data");
+    check_invalid("{\n\"a\" 1}", 6, "Expecting ':' delimiter");
+}
+
+#[test]
+fn bodies_follow_the_content_type() {
+    let parsed = |ct: Option<&str>, text: &str| body::parse(ct, text.as_bytes()).ok();
+    let obj = json!({"inputs": {}});
+    assert_eq!(
+        parsed(Some("application/json"), r#"{"inputs":{}}"#),
+        Some(obj.clone())
+    );
+    assert_eq!(
+        parsed(Some("application/json; charset=utf-8"), r#"{"inputs":{}}"#),
+        Some(obj.clone())
+    );
+    assert_eq!(
+        parsed(Some("application/vnd.x+json"), r#"{"inputs":{}}"#),
+        Some(obj.clone())
+    );
+    assert_eq!(parsed(None, r#"{"inputs":{}}"#), Some(obj));
+    // Not JSON: handed on as text, so validation reports `model_attributes_type`.
+    assert_eq!(
+        parsed(Some("text/plain"), r#"{"inputs":{}}"#),
+        Some(Value::String(r#"{"inputs":{}}"#.into()))
+    );
+    let Err(e) = body::parse(Some("application/json"), b"") else {
+        panic!("an empty body is an error");
+    };
+    assert_eq!(
+        e.body(),
+        json!({"detail": [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": null}]})
+    );
+}
