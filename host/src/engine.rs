@@ -68,10 +68,10 @@ pub fn config(limits: &Limits) -> Config {
         .total_memories(POOL_INSTANCES * 2)
         .total_tables(POOL_INSTANCES * 4)
         .total_stacks(POOL_INSTANCES)
-        .max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX))
-        // Fresh instances reuse warm pages instead of page-faulting new ones: large arrays
-        // cross the boundary about 3x faster (see shared/reference/wasm-host-notes.md).
-        .linear_memory_keep_resident(1 << 20);
+        .max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX));
+    // No `linear_memory_keep_resident`: zeroing kept pages on every reuse made instantiation
+    // ~2.5x dearer (19 µs vs 51 µs per call for rosenbrock, `tesseract-wasm-bench core`), which
+    // every call pays, while only calls moving megabytes gain from resident pages.
     let mut cfg = Config::new();
     cfg.epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
