@@ -266,11 +266,7 @@ fn path_set(
             continue;
         }
         if !allowed.iter().any(|t| instantiates(p, t)) {
-            let msg = format!(
-                "`{p}` is not a differentiable path; {name} may use: {}",
-                allowed.join(", ")
-            );
-            errors.push(ValidationError::value_error(here, item.clone(), &msg));
+            errors.extend(not_a_path(&here, item, p, name, allowed));
             continue;
         }
         if let Some(tree) = inputs
@@ -286,6 +282,62 @@ fn path_set(
         out.push(p.to_owned());
     }
     out
+}
+
+/// A set of strings as Python prints it (`{'x', 'y'}`), as upstream's messages quote them.
+fn python_set(items: &BTreeSet<&str>) -> String {
+    if items.is_empty() {
+        return "set()".into();
+    }
+    let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
+    format!("{{{}}}", quoted.join(", "))
+}
+
+/// Errors for a path that names no differentiable field, worded as upstream's pydantic model
+/// words them: one `literal_error` per allowed literal path (loc ending in `literal['x']`), and
+/// a `string_pattern_mismatch` per container template (`items.[]`), whose paths upstream
+/// matches with a regex.
+fn not_a_path(
+    at: &[Loc],
+    item: &Value,
+    path: &str,
+    name: &str,
+    allowed: &[&str],
+) -> Vec<ValidationError> {
+    if allowed.is_empty() {
+        let msg =
+            format!("`{path}` is not a differentiable path: this Tesseract has none for {name}");
+        return vec![ValidationError::value_error(
+            at.to_vec(),
+            item.clone(),
+            &msg,
+        )];
+    }
+    allowed
+        .iter()
+        .map(|t| {
+            let is_literal = path::parse_template(t)
+                .iter()
+                .all(|s| matches!(s, TemplateSegment::Field(_)));
+            if is_literal {
+                ValidationError {
+                    kind: "literal_error".into(),
+                    loc: with(at, [Loc::Key(format!("literal['{t}']"))]),
+                    msg: format!("Input should be '{t}'"),
+                    input: item.clone(),
+                    ctx: Some(json!({ "expected": format!("'{t}'") })),
+                }
+            } else {
+                ValidationError {
+                    kind: "string_pattern_mismatch".into(),
+                    loc: with(at, [Loc::Key("constrained-str".into())]),
+                    msg: format!("String should match the path template '{t}'"),
+                    input: item.clone(),
+                    ctx: Some(json!({ "pattern": t })),
+                }
+            }
+        })
+        .collect()
 }
 
 /// The declared shape of a differentiable output path.
@@ -391,7 +443,10 @@ fn directions(
     let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
     if given != wanted {
         let msg = format!(
-            "Expected {name} with keys conforming to {keys_name}: {wanted:?}, got {given:?}."
+            "Expected {} with keys conforming to {keys_name}: {}, got {}.",
+            name.replace('_', " "),
+            python_set(&wanted),
+            python_set(&given)
         );
         errors.push(ValidationError::value_error(at, value.clone(), &msg));
         return None;

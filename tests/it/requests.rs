@@ -125,6 +125,37 @@ fn tangent_keys_must_match_jvp_inputs() {
     assert_has(&detail, "value_error", json!(["body", "cotangent_vector"]));
 }
 
+/// A path naming no differentiable field gets upstream's errors: one `literal_error` per
+/// allowed path, and the tangent-key message quotes sets as Python does.
+#[test]
+fn non_differentiable_paths_are_literal_errors_as_upstream() {
+    let rt = runtime(EXAMPLE_ROSENBROCK);
+    let detail = rejected(
+        &rt,
+        Endpoint::Jacobian,
+        json!({ "inputs": { "x": 0.5, "y": 1.0 }, "jac_inputs": ["a"], "jac_outputs": ["result"] }),
+    );
+    assert_has(
+        &detail,
+        "literal_error",
+        json!(["body", "jac_inputs", 0, "literal['x']"]),
+    );
+    assert_has(
+        &detail,
+        "literal_error",
+        json!(["body", "jac_inputs", 0, "literal['y']"]),
+    );
+    let detail = rejected(
+        &rt,
+        Endpoint::Jvp,
+        json!({ "inputs": { "x": 0.5, "y": 1.0 }, "jvp_inputs": ["x"], "jvp_outputs": ["result"], "tangent_vector": { "y": 1.0 } }),
+    );
+    assert_eq!(
+        detail[0]["msg"],
+        "Value error, Expected tangent vector with keys conforming to jvp_inputs: {'x'}, got {'y'}."
+    );
+}
+
 /// A jvp request body for steady-state at `f` with these tangents.
 fn steady_jvp(f: &[f64], df: Value, dc: Value) -> Value {
     json!({ "inputs": { "f": f, "coupling": 0.6 }, "jvp_inputs": ["f", "coupling"], "jvp_outputs": ["u"], "tangent_vector": { "f": df, "coupling": dc } })

@@ -410,11 +410,11 @@ INVALID = {
     # not a differentiable path
     "rosenbrock-jacobian-nondiff": (
         "rosenbrock", "jacobian", ({"x": 0.5, "y": 1.0}, ["a"], ["result"]),
-        (None, ("body", "jac_inputs", 0)),
+        ("literal_error", ("body", "jac_inputs", 0, "literal['x']")),
     ),
     "steady-state-jvp-nondiff": (
         "steady_state", "jacobian_vector_product", ({"f": F}, ["tol"], ["u"], {"tol": 1.0}),
-        (None, ("body", "jvp_inputs", 0)),
+        ("literal_error", ("body", "jvp_inputs", 0, "literal['f']")),
     ),
 }
 
