@@ -36,6 +36,9 @@ pub struct CodecOptions {
     pub format: Format,
     /// Most (co)tangents one request may carry (the product of its batch axes).
     pub max_batch: usize,
+    /// Most bytes the (co)tangents of one request may take once broadcast; [`handle`] also
+    /// caps it at the guest memory limit, since a batch must fit in one guest.
+    pub max_vector_bytes: u64,
 }
 
 /// The default for [`CodecOptions::max_batch`].
@@ -47,6 +50,7 @@ impl Default for CodecOptions {
             decode: DecodeOptions::default(),
             format: Format::default(),
             max_batch: DEFAULT_MAX_BATCH,
+            max_vector_bytes: u64::MAX,
         }
     }
 }
@@ -351,7 +355,11 @@ fn output_spec<'a>(info: &'a Info, concrete: &str) -> Option<&'a ShapeSpec> {
 
 /// Fits one (co)tangent to `reference` (the primal's shape, or the output's declared shape)
 /// and returns its batch shape.
-fn fit_vector(t: Tensor, reference: &Reference) -> Result<(Tensor, Vec<usize>), String> {
+fn fit_vector(
+    t: Tensor,
+    reference: &Reference,
+    opts: &CodecOptions,
+) -> Result<(Tensor, Vec<usize>), String> {
     let rank = match reference {
         Reference::Actual(s) => Some(s.len()),
         Reference::Declared(spec) => spec.rank(),
@@ -372,6 +380,26 @@ fn fit_vector(t: Tensor, reference: &Reference) -> Result<(Tensor, Vec<usize>), 
         Reference::Actual(s) => s.clone(),
         Reference::Declared(spec) => schema::check_shape(spec, &trailing).map_err(|e| e.msg)?,
     };
+    let count = codec::checked_numel(&batch)
+        .filter(|&c| c <= opts.max_batch)
+        .ok_or_else(|| {
+            format!(
+                "has batch axes {batch:?}: more than the limit of {} vectors (--max-batch)",
+                opts.max_batch
+            )
+        })?;
+    if count == 0 {
+        return Err(format!(
+            "has batch axes {batch:?}: a batch needs at least one vector"
+        ));
+    }
+    let bytes = vector_bytes(count, &target, t.dtype());
+    if bytes > opts.max_vector_bytes {
+        return Err(format!(
+            "would take {bytes} bytes once broadcast to {target:?}, more than the {} bytes a batch may use (--max-memory)",
+            opts.max_vector_bytes
+        ));
+    }
     if trailing == target {
         return Ok((t, batch));
     }
@@ -386,7 +414,6 @@ fn fit_vector(t: Tensor, reference: &Reference) -> Result<(Tensor, Vec<usize>), 
         ));
     }
     // Broadcast the trailing size-1 dimensions, batch by batch.
-    let count: usize = batch.iter().product();
     let parts = if batch.is_empty() {
         vec![t]
     } else {
@@ -427,7 +454,6 @@ fn directions(
     opts: &CodecOptions,
     errors: &mut Vec<ValidationError>,
 ) -> Option<Directions> {
-    let max_batch = opts.max_batch;
     let at = loc(&["body", name]);
     let Some(obj) = value.as_object() else {
         errors.push(ValidationError {
@@ -465,7 +491,7 @@ fn directions(
                 continue;
             }
         };
-        match fit_vector(t, &shape) {
+        match fit_vector(t, &shape, opts) {
             Ok((t, b)) => fitted.push((key.clone(), t, b)),
             Err(msg) => errors.push(ValidationError::value_error(
                 here,
@@ -494,13 +520,22 @@ fn directions(
         }
     }
     let batch: Vec<usize> = batch.map(|(_, b)| b.to_vec()).unwrap_or_default();
-    let count = batch
+    let count = codec::checked_numel(&batch).unwrap_or(usize::MAX);
+    // Unbatched entries are copied across the batch: count that before copying.
+    let total = fitted
         .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .unwrap_or(usize::MAX);
-    if count > max_batch {
+        .map(|(_, t, b)| {
+            if b.is_empty() {
+                vector_bytes(count, t.shape(), t.dtype())
+            } else {
+                vector_bytes(1, t.shape(), t.dtype())
+            }
+        })
+        .fold(0u64, u64::saturating_add);
+    if total > opts.max_vector_bytes {
         let msg = format!(
-            "{name} carries a batch of {batch:?} = {count} vectors, more than the limit of {max_batch} (--max-batch)"
+            "{name} would take {total} bytes once unbatched entries are copied across the batch of {count}, more than the {} bytes a batch may use (--max-memory)",
+            opts.max_vector_bytes
         );
         errors.push(ValidationError::value_error(at.clone(), Value::Null, &msg));
     }
@@ -510,16 +545,34 @@ fn directions(
     let mut vectors = Vectors::new();
     for (key, t, b) in fitted {
         let t = if b.is_empty() && !batch.is_empty() {
-            let copies = vec![t; count];
-            let stacked = Tensor::stack(&copies).ok()?;
-            let shape = [batch.clone(), stacked.shape()[1..].to_vec()].concat();
-            stacked.reshape(shape).ok()?
+            let rest = t.shape().to_vec();
+            let copied = Tensor::stack(&vec![t; count])
+                .and_then(|s| s.reshape([batch.clone(), rest].concat()));
+            match copied {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(ValidationError::value_error(
+                        with(&at, [Loc::Key(key)]),
+                        Value::Null,
+                        &e.to_string(),
+                    ));
+                    return None;
+                }
+            }
         } else {
             t
         };
         vectors.insert(key, t);
     }
     Some(Directions { vectors, batch })
+}
+
+/// Bytes of `count` arrays of `shape` and `dtype`, saturating.
+fn vector_bytes(count: usize, shape: &[usize], dtype: tesseract_model::DType) -> u64 {
+    let elements = codec::checked_numel(shape)
+        .and_then(|n| n.checked_mul(count))
+        .unwrap_or(usize::MAX);
+    (elements as u64).saturating_mul(dtype.size_bytes() as u64)
 }
 
 /// What a (co)tangent's shape is checked against.
@@ -640,6 +693,11 @@ pub fn handle(
     opts: &CodecOptions,
 ) -> Result<Response, RequestError> {
     let info = runtime.component().info();
+    let guest_memory = runtime.component().limits().max_memory_bytes;
+    let opts = &CodecOptions {
+        max_vector_bytes: opts.max_vector_bytes.min(guest_memory),
+        ..opts.clone()
+    };
     let mut errors = Vec::new();
     let body_loc = loc(&["body", "inputs"]);
     match endpoint {
@@ -793,14 +851,16 @@ pub fn handle(
             let needs_actual = outs
                 .iter()
                 .any(|o| matches!(output_spec(info, o), Some(ShapeSpec::AnyRank)));
-            let actual = if needs_actual {
-                Some(
+            // A native abstract_eval is cheap; otherwise apply on the real inputs tells the
+            // shapes (apply on zeros could fail where the real inputs do not).
+            let actual = match (needs_actual, runtime.route(Endpoint::AbstractEval)) {
+                (false, _) => None,
+                (true, Some(Route::Native)) => Some(
                     runtime
                         .abstract_eval(&crate::runtime::abstract_of(&tree))?
                         .value,
-                )
-            } else {
-                None
+                ),
+                (true, _) => Some(crate::runtime::abstract_of(&runtime.apply(&tree)?.value)),
             };
             let reference = |key: &str| {
                 let template = path::template(&path::parse(key).ok()?);

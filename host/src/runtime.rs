@@ -53,6 +53,16 @@ fn count_u32(count: usize) -> Result<u32, CallError> {
         .map_err(|_| CallError::InvalidRequest(format!("batch of {count} is too large")))
 }
 
+/// Total elements of `slots`; a guest reporting shapes that overflow breaks its contract.
+fn elements(slots: &[Slot]) -> Result<usize, CallError> {
+    slots
+        .iter()
+        .try_fold(0usize, |acc, s| {
+            crate::codec::checked_numel(&s.shape).and_then(|n| acc.checked_add(n))
+        })
+        .ok_or_else(|| CallError::Contract("array shapes too large to address".into()))
+}
+
 /// Adds a leading axis of length 1.
 fn batch_of_one(v: &Vectors) -> Result<Vectors, CallError> {
     v.iter()
@@ -88,16 +98,22 @@ fn unbatch_one(v: Vectors) -> Result<Vectors, CallError> {
         .collect()
 }
 
+/// Checks every (co)tangent carries a leading batch axis of `count`.
+fn leading_axis(v: &Vectors, count: usize) -> Result<(), CallError> {
+    match v.iter().find(|(_, t)| t.shape().first() != Some(&count)) {
+        Some((p, t)) => Err(CallError::InvalidRequest(format!(
+            "`{p}` has shape {:?}, expected a leading batch axis of {count}",
+            t.shape()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Splits K stacked (co)tangents into K maps.
 fn unstack(v: &Vectors, count: usize) -> Result<Vec<Vectors>, CallError> {
+    leading_axis(v, count)?;
     let mut out = vec![Vectors::new(); count];
     for (p, t) in v {
-        if t.shape().first() != Some(&count) {
-            return Err(CallError::InvalidRequest(format!(
-                "`{p}` has shape {:?}, expected a leading batch axis of {count}",
-                t.shape()
-            )));
-        }
         for (k, part) in t
             .unstack()
             .map_err(|e| CallError::InvalidRequest(e.to_string()))?
@@ -283,6 +299,25 @@ impl Runtime {
             .collect()
     }
 
+    /// Basis vectors over `slots`, refused before allocating when the K×K stack could not
+    /// fit in one guest's memory anyway (or when there is nothing to differentiate).
+    fn basis(&self, slots: &[Slot]) -> Result<(Vectors, usize), CallError> {
+        let k = elements(slots)?;
+        if k == 0 {
+            return Err(CallError::InvalidRequest(
+                "the jacobian is empty: the requested arrays have no elements".into(),
+            ));
+        }
+        let bytes = (k as u64).saturating_mul(k as u64).saturating_mul(8);
+        let cap = self.component.limits().max_memory_bytes;
+        if bytes > cap {
+            return Err(CallError::InvalidRequest(format!(
+                "this component has no jacobian export, and assembling one from {k} basis vectors needs {bytes} bytes, more than the {cap}-byte guest memory cap; ask for fewer jac_inputs/jac_outputs"
+            )));
+        }
+        Ok(derive::basis(slots)?)
+    }
+
     fn jacobian_from_basis(
         &self,
         inputs: &Tree,
@@ -296,16 +331,10 @@ impl Runtime {
         // choose between two directions, never for a forward-only component.
         if !forward_only {
             let out_slots = self.output_slots(inputs, jac_outputs)?;
-            let n_in = in_slots
-                .iter()
-                .map(|s| s.shape.iter().product::<usize>())
-                .sum();
-            let n_out = out_slots
-                .iter()
-                .map(|s| s.shape.iter().product::<usize>())
-                .sum();
+            let n_in = elements(&in_slots)?;
+            let n_out = elements(&out_slots)?;
             if planner::basis_direction(caps, n_in, n_out) == Some(Direction::Reverse) {
-                let (cotangents, k) = derive::basis(&out_slots)?;
+                let (cotangents, k) = self.basis(&out_slots)?;
                 let products = self
                     .batched_vjp(inputs, jac_inputs, jac_outputs, &cotangents, k)?
                     .value;
@@ -314,7 +343,7 @@ impl Runtime {
                 )?);
             }
         }
-        let (tangents, k) = derive::basis(&in_slots)?;
+        let (tangents, k) = self.basis(&in_slots)?;
         let products = self
             .batched_jvp(inputs, jac_inputs, jac_outputs, &tangents, k)?
             .value;
@@ -417,7 +446,7 @@ impl Runtime {
         count: usize,
     ) -> Result<Served<Vectors>, CallError> {
         let route = self.plan(Endpoint::BatchedJvp)?;
-        let singles = unstack(tangents, count)?;
+        leading_axis(tangents, count)?;
         let value = match route {
             Route::Native => self.component.call_batched_jvp(
                 inputs,
@@ -428,7 +457,7 @@ impl Runtime {
             )?,
             Route::Looped => {
                 let lowered = LoweredTree::new(inputs);
-                self.looped(&singles, |t| {
+                self.looped(&unstack(tangents, count)?, |t| {
                     self.component
                         .call_jvp(&lowered, jvp_inputs, jvp_outputs, t)
                 })?
@@ -437,7 +466,7 @@ impl Runtime {
                 let jac = self.jacobian(inputs, jvp_inputs, jvp_outputs)?.value;
                 let dtypes = self.dtypes(jvp_outputs, true);
                 stack(
-                    singles
+                    unstack(tangents, count)?
                         .iter()
                         .map(|t| derive::jvp_from_jacobian(&jac, jvp_outputs, t, &dtypes))
                         .collect::<Result<_, _>>()?,
@@ -462,7 +491,7 @@ impl Runtime {
         count: usize,
     ) -> Result<Served<Vectors>, CallError> {
         let route = self.plan(Endpoint::BatchedVjp)?;
-        let singles = unstack(cotangents, count)?;
+        leading_axis(cotangents, count)?;
         let value = match route {
             Route::Native => self.component.call_batched_vjp(
                 inputs,
@@ -473,7 +502,7 @@ impl Runtime {
             )?,
             Route::Looped => {
                 let lowered = LoweredTree::new(inputs);
-                self.looped(&singles, |c| {
+                self.looped(&unstack(cotangents, count)?, |c| {
                     self.component
                         .call_vjp(&lowered, vjp_inputs, vjp_outputs, c)
                 })?
@@ -482,7 +511,7 @@ impl Runtime {
                 let jac = self.jacobian(inputs, vjp_inputs, vjp_outputs)?.value;
                 let dtypes = self.dtypes(vjp_inputs, false);
                 stack(
-                    singles
+                    unstack(cotangents, count)?
                         .iter()
                         .map(|c| derive::vjp_from_jacobian(&jac, vjp_inputs, c, &dtypes))
                         .collect::<Result<_, _>>()?,

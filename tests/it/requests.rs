@@ -8,7 +8,9 @@ use tesseract_wasm::codec::{DecodeOptions, decode_array};
 use tesseract_wasm::planner::{Endpoint, Route};
 use tesseract_wasm::request::{CodecOptions, RequestError, Response, handle};
 use tesseract_wasm::runtime::Runtime;
-use tesseract_wasm_tests::{EXAMPLE_ROSENBROCK, EXAMPLE_STEADY_STATE, EXAMPLE_VECTORADD};
+use tesseract_wasm_tests::{
+    DERIVE_FROM_PRODUCTS, EXAMPLE_ROSENBROCK, EXAMPLE_STEADY_STATE, EXAMPLE_VECTORADD,
+};
 
 use crate::examples::source;
 use crate::support::*;
@@ -276,4 +278,66 @@ fn two_leading_batch_axes_round_trip() {
             );
         }
     }
+}
+
+/// Requests whose (co)tangents would make the host allocate far more than they carry are
+/// refused before allocating: a batch over `max_batch`, an empty batch, a broadcast or a copy
+/// across the batch past the byte budget (the guest memory cap), and a derived jacobian whose
+/// basis could not fit in a guest.
+#[test]
+fn oversized_batches_are_refused_before_allocating() {
+    let rt = runtime(EXAMPLE_STEADY_STATE);
+    let f: Vec<f64> = (0..64).map(|i| i as f64 / 64.0).collect();
+    let body = steady_jvp(&f, json!(vec![vec![0.0; 64]; 3]), json!(0.0));
+    let small = CodecOptions {
+        max_batch: 2,
+        ..CodecOptions::default()
+    };
+    let err = handle(&rt, Endpoint::Jvp, &body, &small).expect_err("3 > max_batch 2");
+    assert_eq!(err.status(), 422);
+    assert!(
+        err.body().to_string().contains("--max-batch"),
+        "{}",
+        err.body()
+    );
+
+    let empty = json!({ "shape": [0, 64], "dtype": "float64", "data": { "buffer": "", "encoding": "base64" } });
+    let body = steady_jvp(&f, empty, json!(0.0));
+    let detail = rejected(&rt, Endpoint::Jvp, body);
+    assert!(
+        detail[0]["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("at least one")),
+        "{detail:?}"
+    );
+
+    // [4, 1] broadcasts to [4, 64] float64 = 2048 bytes; an unbatched `coupling` copied
+    // across a batch of 4 adds 32 more.
+    let tight = CodecOptions {
+        max_vector_bytes: 1000,
+        ..CodecOptions::default()
+    };
+    let body = steady_jvp(&f, json!(vec![vec![1.0]; 4]), json!(0.0));
+    let err = handle(&rt, Endpoint::Jvp, &body, &tight).expect_err("over the byte budget");
+    assert_eq!(err.status(), 422);
+    assert!(err.body().to_string().contains("bytes"), "{}", err.body());
+
+    // derive-from-products has no jacobian export: 3000 inputs need 3000² f64 basis values,
+    // 72 MB, more than the 64 MiB guest cap of the sandbox engine.
+    let sandboxed = Runtime::new(load_sandboxed(DERIVE_FROM_PRODUCTS), Default::default());
+    let x: Vec<f64> = (0..3000).map(|i| i as f64).collect();
+    let body = json!({ "inputs": { "x": x, "w": 1.0 }, "jac_inputs": ["x"], "jac_outputs": ["y"] });
+    let err = handle(
+        &sandboxed,
+        Endpoint::Jacobian,
+        &body,
+        &CodecOptions::default(),
+    )
+    .expect_err("basis too large");
+    assert_eq!(err.status(), 422, "{}", err.body());
+    assert!(
+        err.body().to_string().contains("basis vectors"),
+        "{}",
+        err.body()
+    );
 }

@@ -102,6 +102,8 @@ impl Run {
                 compression,
             },
             max_batch: self.max_batch,
+            // The guest memory cap bounds it (see `request::handle`).
+            max_vector_bytes: u64::MAX,
         };
         match request::handle(&runtime, endpoint, &body, &opts) {
             Ok(response) => {

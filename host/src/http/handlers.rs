@@ -77,6 +77,8 @@ fn compute_blocking(
             compression: negotiated.compression,
         },
         max_batch: app.inner.options.max_batch,
+        // The guest memory cap bounds it (see `request::handle`).
+        max_vector_bytes: u64::MAX,
     };
     let response = request::handle(&app.inner.runtime, endpoint, body, &opts)?;
     let mut value = response.body;
