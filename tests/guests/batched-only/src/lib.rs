@@ -6,26 +6,12 @@
 //! (co)tangent and result carries a leading batch axis of length K.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
-use tesseract_guest::{
-    Arrays, BatchedJvp, BatchedVjp, DType, Error, Field, Inputs, Outputs, Schema, Tesseract,
-};
+use sine_square::{check, wants};
+use tesseract_guest::{Arrays, BatchedJvp, BatchedVjp, Error, Inputs, Outputs, Schema, Tesseract};
 
 /// The test Tesseract.
 #[derive(Debug, Default)]
 pub struct BatchedOnly;
-
-fn check(kind: &str, paths: &[String], allowed: &[&str]) -> Result<(), Error> {
-    match paths.iter().find(|p| !allowed.contains(&p.as_str())) {
-        Some(p) => Err(Error::invalid_input(format!(
-            "`{p}` is not a differentiable {kind}"
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn wants(paths: &[String], name: &str) -> bool {
-    paths.iter().any(|p| p == name)
-}
 
 /// A batch of scalars: shape `[K]`.
 fn scalars<'a>(arrays: &'a Arrays, path: &str, k: usize) -> Result<ArrayView1<'a, f64>, Error> {
@@ -57,20 +43,14 @@ fn vectors<'a>(
 
 impl Tesseract for BatchedOnly {
     fn schema() -> Schema {
-        Schema::new("batched-only", "0.1.0")
-            .description("y = w·sin(x), s = Σx²; exports only batched jvp and vjp.")
-            .input(Field::array("x", DType::Float64, [None]).differentiable())
-            .input(Field::scalar("w", DType::Float64).differentiable())
-            .output(Field::array("y", DType::Float64, [None]).differentiable())
-            .output(Field::scalar("s", DType::Float64).differentiable())
+        sine_square::schema(
+            "batched-only",
+            "y = w·sin(x), s = Σx²; exports only batched jvp and vjp.",
+        )
     }
 
     fn apply(&self, inputs: &Inputs) -> Result<Outputs, Error> {
-        let x = inputs.array1::<f64>("x")?;
-        let w = inputs.scalar::<f64>("w")?;
-        Ok(Outputs::new()
-            .with_array("y", x.mapv(|v| w * v.sin()))
-            .with_scalar("s", x.dot(&x)))
+        sine_square::apply(inputs)
     }
 }
 

@@ -5,39 +5,23 @@
 //! Blocks: ∂y/∂x = diag(w·cos x) `[n, n]`, ∂y/∂w = sin x `[n]`, ∂s/∂x = 2x `[n]`, ∂s/∂w = 0 `[]`.
 
 use ndarray::{Array2, arr0};
-use tesseract_guest::{
-    DType, Error, Field, Inputs, Jacobian, JacobianBlocks, Outputs, Schema, Tesseract,
-};
+use sine_square::check;
+use tesseract_guest::{Error, Inputs, Jacobian, JacobianBlocks, Outputs, Schema, Tesseract};
 
 /// The test Tesseract.
 #[derive(Debug, Default)]
 pub struct DeriveFromJacobian;
 
-fn check(kind: &str, paths: &[String], allowed: &[&str]) -> Result<(), Error> {
-    match paths.iter().find(|p| !allowed.contains(&p.as_str())) {
-        Some(p) => Err(Error::invalid_input(format!(
-            "`{p}` is not a differentiable {kind}"
-        ))),
-        None => Ok(()),
-    }
-}
-
 impl Tesseract for DeriveFromJacobian {
     fn schema() -> Schema {
-        Schema::new("derive-from-jacobian", "0.1.0")
-            .description("y = w·sin(x), s = Σx²; exports only jacobian.")
-            .input(Field::array("x", DType::Float64, [None]).differentiable())
-            .input(Field::scalar("w", DType::Float64).differentiable())
-            .output(Field::array("y", DType::Float64, [None]).differentiable())
-            .output(Field::scalar("s", DType::Float64).differentiable())
+        sine_square::schema(
+            "derive-from-jacobian",
+            "y = w·sin(x), s = Σx²; exports only jacobian.",
+        )
     }
 
     fn apply(&self, inputs: &Inputs) -> Result<Outputs, Error> {
-        let x = inputs.array1::<f64>("x")?;
-        let w = inputs.scalar::<f64>("w")?;
-        Ok(Outputs::new()
-            .with_array("y", x.mapv(|v| w * v.sin()))
-            .with_scalar("s", x.dot(&x)))
+        sine_square::apply(inputs)
     }
 }
 

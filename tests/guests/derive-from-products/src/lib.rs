@@ -2,30 +2,19 @@
 //! batched exports), so the host must derive the jacobian from basis vectors, batches by
 //! looping, and abstract_eval from apply on zeros.
 //!
-//! Maths (shared by the three `derive-*`/`batched-only` test guests):
+//! Maths (schema and apply come from the `sine-square` crate, shared by the three
+//! `derive-*`/`batched-only` test guests):
 //! `y = w·sin(x)` (shape `[n]`) and `s = Σ x²` (scalar), for `x` a float64 vector and `w` a
 //! float64 scalar, both differentiable. Derivatives are written by hand:
 //! `dy = w·cos(x)⊙dx + dw·sin(x)`, `ds = 2x·dx`; `x̄ = w·cos(x)⊙ȳ + 2x·s̄`, `w̄ = sin(x)·ȳ`.
 
 use ndarray::{Array1, ArrayView1, arr0};
-use tesseract_guest::{Arrays, DType, Error, Field, Inputs, Jvp, Outputs, Schema, Tesseract, Vjp};
+use sine_square::{check, wants};
+use tesseract_guest::{Arrays, Error, Inputs, Jvp, Outputs, Schema, Tesseract, Vjp};
 
 /// The test Tesseract.
 #[derive(Debug, Default)]
 pub struct DeriveFromProducts;
-
-fn check(kind: &str, paths: &[String], allowed: &[&str]) -> Result<(), Error> {
-    match paths.iter().find(|p| !allowed.contains(&p.as_str())) {
-        Some(p) => Err(Error::invalid_input(format!(
-            "`{p}` is not a differentiable {kind}"
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn wants(paths: &[String], name: &str) -> bool {
-    paths.iter().any(|p| p == name)
-}
 
 fn scalar(arrays: &Arrays, path: &str) -> Result<f64, Error> {
     let v = arrays.get::<f64>(path)?;
@@ -50,20 +39,14 @@ fn vector<'a>(arrays: &'a Arrays, path: &str, n: usize) -> Result<ArrayView1<'a,
 
 impl Tesseract for DeriveFromProducts {
     fn schema() -> Schema {
-        Schema::new("derive-from-products", "0.1.0")
-            .description("y = w·sin(x), s = Σx²; exports only jvp and vjp.")
-            .input(Field::array("x", DType::Float64, [None]).differentiable())
-            .input(Field::scalar("w", DType::Float64).differentiable())
-            .output(Field::array("y", DType::Float64, [None]).differentiable())
-            .output(Field::scalar("s", DType::Float64).differentiable())
+        sine_square::schema(
+            "derive-from-products",
+            "y = w·sin(x), s = Σx²; exports only jvp and vjp.",
+        )
     }
 
     fn apply(&self, inputs: &Inputs) -> Result<Outputs, Error> {
-        let x = inputs.array1::<f64>("x")?;
-        let w = inputs.scalar::<f64>("w")?;
-        Ok(Outputs::new()
-            .with_array("y", x.mapv(|v| w * v.sin()))
-            .with_scalar("s", x.dot(&x)))
+        sine_square::apply(inputs)
     }
 }
 
