@@ -3,12 +3,12 @@
 //! - [`engine::Engine`]: one wasmtime engine per process, its limits and precompiled cache.
 //! - [`component::Tesseract`]: a loaded component, its [`planner::Capabilities`] and metadata.
 //! - [`runtime::Runtime`]: serves every endpoint, natively or derived, as [`planner`] decides.
-//! - [`schema`] and [`codec`]: tesseract-core's request validation and array encodings.
+//! - [`schema`] and [`codec`] (from `tesseract-wire`): tesseract-core's request validation and
+//!   array encodings.
 
 pub mod bindings;
 pub mod cache;
 pub mod cli;
-pub mod codec;
 pub mod component;
 pub mod derive;
 pub mod engine;
@@ -17,4 +17,5 @@ pub mod planner;
 pub mod request;
 pub mod runtime;
 pub mod sandbox;
-pub mod schema;
+
+pub use tesseract_wire::{codec, schema};

@@ -36,7 +36,7 @@ mod body;
 mod docs;
 mod error;
 mod handlers;
-pub mod negotiate;
+pub use tesseract_wire::negotiate;
 pub mod openapi;
 
 use std::path::PathBuf;
