@@ -8,6 +8,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod component;
 pub mod derive;

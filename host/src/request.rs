@@ -28,6 +28,7 @@ use crate::planner::{Endpoint, Route};
 use crate::runtime::Runtime;
 use crate::sandbox::CallError;
 use crate::schema::{self, Loc, ValidationError, ValidationErrors};
+use tesseract_wire::contract::{Contract, Dtypes, Violation};
 
 /// How arrays are read and written for one request, and how large a batch may be.
 #[derive(Debug, Clone)]
@@ -625,48 +626,19 @@ fn vectors_json(v: &Vectors, format: Format) -> Value {
     )
 }
 
-/// Checks apply's outputs against the declared output schema and fits them to it (cast to
-/// the declared dtype, as upstream re-validates outputs).
+/// The declared contract results are held to on the HTTP path: dtypes are cast as upstream
+/// re-validates outputs; anything else the schema does not allow is the component's fault.
+fn contract(info: &Info) -> Contract<'_> {
+    Contract::new(info, Dtypes::Cast)
+}
+
+fn broke(e: Violation) -> CallError {
+    CallError::Contract(e.0)
+}
+
+/// Checks apply's outputs against the declared output schema and fits them to it.
 fn conform_outputs(info: &Info, outputs: Tree) -> Result<Tree, CallError> {
-    let mut out = Tree::new();
-    for (p, leaf) in outputs {
-        let template = path::parse(&p)
-            .map(|s| path::template(&s))
-            .map_err(|e| CallError::Contract(e.to_string()))?;
-        let field = info
-            .output(&template)
-            .ok_or_else(|| CallError::Contract(format!("returned undeclared output `{p}`")))?;
-        let leaf = match (leaf, &field.kind) {
-            (Leaf::Tensor(t), FieldKind::Array(spec)) => Leaf::Tensor(
-                schema::conform(t, spec)
-                    .map_err(|e| CallError::Contract(format!("output `{p}`: {}", e.msg)))?,
-            ),
-            (Leaf::Plain(v), FieldKind::Plain { .. }) => Leaf::Plain(v),
-            (_, FieldKind::Array(_)) => {
-                return Err(CallError::Contract(format!(
-                    "output `{p}` should be an array"
-                )));
-            }
-            (_, FieldKind::Plain { .. }) => {
-                return Err(CallError::Contract(format!(
-                    "output `{p}` should be a plain value"
-                )));
-            }
-        };
-        out.insert(p, leaf);
-    }
-    for f in &info.outputs {
-        let is_template = path::parse_template(&f.path)
-            .iter()
-            .any(|s| !matches!(s, TemplateSegment::Field(_)));
-        if !is_template && !out.contains_key(&f.path) {
-            return Err(CallError::Contract(format!(
-                "did not return declared output `{}`",
-                f.path
-            )));
-        }
-    }
-    Ok(out)
+    contract(info).apply(outputs).map_err(broke)
 }
 
 fn tree_json(tree: &Tree, format: Format) -> Result<Value, CallError> {
@@ -716,6 +688,7 @@ pub fn handle(
             let [inputs] = body_fields(body, ["inputs"])?;
             let tree = schema::validate_abstract_inputs(info, inputs, &body_loc)?;
             let served = runtime.abstract_eval(&tree)?;
+            contract(info).abstract_eval(&served.value).map_err(broke)?;
             let flat: BTreeMap<String, Value> = served
                 .value
                 .iter()
@@ -748,7 +721,10 @@ pub fn handle(
             if !errors.is_empty() {
                 return Err(ValidationErrors(errors).into());
             }
-            let served = runtime.jacobian(&tree, &ins, &outs)?;
+            let mut served = runtime.jacobian(&tree, &ins, &outs)?;
+            served.value = contract(info)
+                .jacobian(&tree, &ins, &outs, served.value)
+                .map_err(broke)?;
             let mut nested: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
             for ((o, i), t) in &served.value {
                 nested.entry(o.clone()).or_default().insert(
@@ -818,6 +794,9 @@ pub fn handle(
                 let s = runtime.batched_jvp(&tree, &ins, &outs, &flat, k)?;
                 (restore_batch(s.value, &dirs.batch)?, s.route)
             };
+            let value = contract(info)
+                .jvp(&outs, &dirs.batch, value)
+                .map_err(broke)?;
             Ok(Response {
                 body: vectors_json(&value, opts.format),
                 route,
@@ -896,6 +875,9 @@ pub fn handle(
                 let s = runtime.batched_vjp(&tree, &ins, &outs, &flat, k)?;
                 (restore_batch(s.value, &dirs.batch)?, s.route)
             };
+            let value = contract(info)
+                .vjp(&tree, &ins, &dirs.batch, value)
+                .map_err(broke)?;
             Ok(Response {
                 body: vectors_json(&value, opts.format),
                 route,

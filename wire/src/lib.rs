@@ -10,5 +10,6 @@
 //! building wasmtime.
 
 pub mod codec;
+pub mod contract;
 pub mod negotiate;
 pub mod schema;

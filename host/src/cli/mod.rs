@@ -2,6 +2,7 @@
 //! is only glue around [`run`], which tests call in-process.
 
 mod build;
+mod check;
 mod inspect;
 mod options;
 mod run;
@@ -35,6 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Build(build::Build),
+    Check(check::Check),
     Inspect(inspect::Inspect),
     Run(run::Run),
     Serve(serve::Serve),
@@ -145,6 +147,7 @@ pub fn run(
     };
     let result = match cli.command {
         Command::Build(cmd) => cmd.execute(stdout, stderr),
+        Command::Check(cmd) => cmd.execute(stdout),
         Command::Inspect(cmd) => cmd.execute(stdout),
         Command::Run(cmd) => cmd.execute(stdout, stderr),
         Command::Serve(cmd) => cmd.execute(stdout),
