@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -205,6 +206,95 @@ def rosenbrock_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def steady_state_server(tmp_path_factory):
     yield from _served("steady-state", tmp_path_factory)
+
+
+# --- tesseract-core's own server, for the side-by-side tests (test_upstream.py) -------------
+
+TWINS = REPO / "tests/python/twins"
+UPSTREAM_STARTUP_TIMEOUT = 90.0  # seconds; importing tesseract_core.runtime takes a few
+
+
+@dataclass
+class UpstreamServer:
+    """One running `tesseract-runtime serve` (tesseract-core) on a NumPy twin of an example."""
+
+    name: str
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    output_path: Path
+
+    def stderr(self, limit: int = 8000) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text if len(text) <= limit else "…" + text[-limit:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_upstream(
+    name: str, twin: str, tmp_dir: Path, input_path: Path, **env_extra: str
+) -> UpstreamServer:
+    """Launch `tesseract-runtime serve` on tests/python/twins/<twin>; see `wait_upstream`."""
+    runtime = Path(sys.executable).with_name("tesseract-runtime")
+    if not runtime.is_file():
+        pytest.exit(f"{runtime} is missing: run the suite with tests/python/run", returncode=3)
+    port = _free_port()
+    output_path = tmp_dir / f"upstream-out-{twin}"
+    output_path.mkdir(parents=True, exist_ok=True)
+    env = os.environ.copy()
+    env.update(
+        TESSERACT_API_PATH=str(TWINS / twin / "tesseract_api.py"),
+        TESSERACT_INPUT_PATH=str(input_path),
+        TESSERACT_OUTPUT_PATH=str(output_path),
+        **env_extra,
+    )
+    log_path = tmp_dir / f"upstream-{twin}-{port}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(runtime), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=tmp_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = UpstreamServer(name, f"http://127.0.0.1:{port}", process, log_path, output_path)
+    _RUNNING.append(server)  # type: ignore[arg-type]  (same stop/stderr interface)
+    return server
+
+
+def wait_upstream(server: UpstreamServer) -> None:
+    """Block until /health answers 200; fail with the server's log if it does not."""
+    deadline = time.monotonic() + UPSTREAM_STARTUP_TIMEOUT
+    while True:
+        try:
+            if requests.get(f"{server.url}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(
+                f"tesseract-runtime serve ({server.name}) did not become healthy "
+                f"(exit code {server.process.returncode})\n{server.stderr()}"
+            )
+        time.sleep(0.1)
+
+
+def stop_upstream(server: UpstreamServer) -> None:
+    server.stop()
+    if server in _RUNNING:
+        _RUNNING.remove(server)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
