@@ -19,6 +19,16 @@ pub const TARGET: &str = "wasm32-wasip2";
 /// Rust flags for guests: SIMD is what makes dense kernels competitive with native code.
 pub const RUSTFLAGS: &str = "-C target-feature=+simd128";
 
+/// Release-profile settings for guests, as cargo's `CARGO_PROFILE_RELEASE_*` variables: one
+/// codegen unit and fat LTO let LLVM inline the linear-algebra kernels across crates into the
+/// guest's hot loops. Build scripts and proc macros keep their own (`build-override`) profile.
+pub fn profile_env() -> [(&'static str, &'static str); 2] {
+    [
+        ("CARGO_PROFILE_RELEASE_LTO", "fat"),
+        ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1"),
+    ]
+}
+
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -127,6 +137,9 @@ impl Build {
             cmd.env_remove(var);
         }
         cmd.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", RUSTFLAGS);
+        if self.release {
+            cmd.envs(profile_env());
+        }
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
 
         let mut child = cmd.spawn().map_err(BuildError::Spawn)?;

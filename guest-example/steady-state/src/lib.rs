@@ -131,6 +131,26 @@ fn jacobian_lu(s: &[f64], coupling: f64, tanh_u: &[f64]) -> PartialPivLu<f64> {
     MatRef::from_column_major_slice(&j, n, n).partial_piv_lu()
 }
 
+/// Median wall time, in seconds, of `reps` LU factorisations of the n×n Jacobian Newton
+/// factorises (`J = I + c·S·diag(1 − tanh²(u))`), timed around exactly the call `newton`
+/// makes. For the benchmark harness, which runs it natively and in wasm (through the
+/// `lu_kernel` example) to report the kernel's GFLOP/s (2n³/3 flops).
+pub fn lu_kernel_seconds(n: usize, reps: usize) -> f64 {
+    let s = sine_matrix(n);
+    let tanh_u: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin().tanh()).collect();
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let lu = jacobian_lu(&s, 0.5, &tanh_u);
+            let elapsed = start.elapsed().as_secs_f64();
+            std::hint::black_box(lu);
+            elapsed
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 /// The converged state and what the derivatives need from it.
 struct Solution {
     u: Vec<f64>,

@@ -1,0 +1,439 @@
+//! The results of one run: judged against the issue's targets, printed, and written as
+//! `BENCHMARKS.md`. Everything above the analysis marker is regenerated; the hand-written
+//! analysis below it is kept.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::setup::Facts;
+use crate::stats::{ms, ratio, us};
+use crate::suites::cold_start::Cold;
+use crate::suites::compute::Compute;
+use crate::suites::large_arrays::Large;
+use crate::suites::looped::Looped;
+use crate::suites::overhead::Overhead;
+use crate::suites::tangents::{A, B, C, D, E, Mode, Row};
+
+/// Where the hand-written analysis starts; it survives regeneration.
+pub const MARKER: &str = "<!-- Hand-written analysis below this line; `bench all` keeps it. -->";
+
+/// Everything one `all` run measured.
+pub struct Results {
+    pub tangents: Vec<Row>,
+    pub overhead: Overhead,
+    pub large: Vec<Large>,
+    pub cold: Vec<Cold>,
+    pub compute: Compute,
+    pub looped: Looped,
+}
+
+/// One target of the issue with its measured value.
+pub struct Verdict {
+    pub what: String,
+    pub measured: String,
+    /// `None`: reported, no target.
+    pub met: Option<bool>,
+}
+
+fn at_least(what: String, value: f64, bound: f64, unit: &str) -> Verdict {
+    Verdict {
+        what,
+        measured: format!("{value:.2}{unit}"),
+        met: Some(value >= bound),
+    }
+}
+
+fn at_most(what: String, value: f64, bound: f64, unit: &str) -> Verdict {
+    Verdict {
+        what,
+        measured: format!("{value:.2}{unit}"),
+        met: Some(value <= bound),
+    }
+}
+
+fn cell(rows: &[Row], mode: Mode, n: usize, k: usize) -> Option<&Row> {
+    rows.iter().find(|r| r.mode == mode && r.n == n && r.k == k)
+}
+
+/// The issue's targets, each beside its measured ratio. A target whose cell was not measured
+/// (the smoke run's sizes) is listed as not measured, never dropped.
+pub fn verdicts(r: &Results) -> Vec<Verdict> {
+    let mut v = Vec::new();
+    // (n, numerator, denominator, bound, whether the ratio must be at least the bound)
+    const CHECKS: [(usize, usize, usize, f64, bool); 4] = [
+        (64, A, D, 100.0, true),
+        (256, A, D, 40.0, true),
+        (256, D, E, 2.0, false),
+        (256, C, D, 10.0, true),
+    ];
+    const NAMES: [&str; 5] = ["(a)", "(b)", "(c)", "(d)", "(e)"];
+    for mode in [Mode::Jvp, Mode::Vjp] {
+        for (n, num, den, bound, least) in CHECKS {
+            let what = format!(
+                "1. {} n={n} K=64: {}/{} {} {bound}×",
+                mode.name(),
+                NAMES[num],
+                NAMES[den],
+                if least { "≥" } else { "≤" }
+            );
+            v.push(match cell(&r.tangents, mode, n, 64) {
+                Some(row) => {
+                    let value = ratio(row.times[num], row.times[den]);
+                    if least {
+                        at_least(what, value, bound, "×")
+                    } else {
+                        at_most(what, value, bound, "×")
+                    }
+                }
+                None => Verdict {
+                    what,
+                    measured: "not measured in this run".into(),
+                    met: None,
+                },
+            });
+        }
+    }
+    let o = &r.overhead;
+    v.push(at_least(
+        format!(
+            "2. rosenbrock apply, {} connections: throughput (b)/(a) ≥ 20×",
+            o.connections
+        ),
+        o.throughput[1] / o.throughput[0].max(1e-9),
+        20.0,
+        "×",
+    ));
+    v.push(at_most(
+        "2. rosenbrock apply, one connection: p50 (b)/(a) ≤ 0.10".into(),
+        ratio(o.p50[1], o.p50[0]),
+        0.10,
+        "",
+    ));
+    for l in &r.large {
+        v.push(at_least(
+            format!(
+                "3. vectoradd 2×{} float32, answer {}: (a)/(b) ≥ 5×",
+                l.len, l.format
+            ),
+            ratio(l.times[0], l.times[1]),
+            5.0,
+            "×",
+        ));
+        v.push(Verdict {
+            what: format!("3. vectoradd, answer {}: (b)/floor (reported)", l.format),
+            measured: format!("{:.2}×", ratio(l.times[1], l.times[2])),
+            met: None,
+        });
+    }
+    for c in &r.cold {
+        v.push(at_least(
+            format!(
+                "4. cold start {}: tesseract-core / tesseract-wasm (warm cache) ≥ 20×",
+                c.example
+            ),
+            ratio(c.times[2], c.times[0]),
+            20.0,
+            "×",
+        ));
+        v.push(Verdict {
+            what: format!(
+                "4. cold start {}: tesseract-core / tesseract-wasm (cold cache) (reported)",
+                c.example
+            ),
+            measured: format!("{:.2}×", ratio(c.times[2], c.times[1])),
+            met: None,
+        });
+    }
+    let c = &r.compute;
+    v.push(at_most(
+        format!("5. steady-state apply n={}: wasm/native ≤ 1.5×", c.n),
+        ratio(c.apply[0], c.apply[1]),
+        1.5,
+        "×",
+    ));
+    v.push(at_least(
+        format!("5. LU n={} inside the wasm build ≥ 12 GFLOP/s", c.n),
+        c.gflops(0),
+        12.0,
+        " GFLOP/s",
+    ));
+    v.push(Verdict {
+        what: format!(
+            "5. LU n={}: fastest native (faer, same crate) / wasm (reported)",
+            c.n
+        ),
+        measured: format!(
+            "{:.2}× ({:.1} vs {:.1} GFLOP/s)",
+            c.lu[0] / c.lu[1],
+            c.gflops(1),
+            c.gflops(0)
+        ),
+        met: None,
+    });
+    let l = &r.looped;
+    v.push(at_least(
+        format!(
+            "6. looped jvp n={} K={}: one thread / {} threads ≥ 1.7×",
+            l.n, l.k, l.threads
+        ),
+        ratio(l.times[1], l.times[0]),
+        1.7,
+        "×",
+    ));
+    v
+}
+
+fn verdict_word(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "**met**",
+        Some(false) => "**not met**",
+        None => "—",
+    }
+}
+
+pub fn print(verdicts: &[Verdict]) {
+    println!("\ntargets:");
+    for v in verdicts {
+        let word = match v.met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "",
+        };
+        println!("  {:<78} {:>24}  {word}", v.what, v.measured);
+    }
+}
+
+pub struct Meta<'a> {
+    pub facts: &'a Facts,
+    pub load_after: String,
+    pub command: String,
+    pub git: String,
+    pub smoke: bool,
+    /// The plot, as the markdown should link it.
+    pub plot_link: String,
+}
+
+/// Renders the whole generated part of `BENCHMARKS.md`.
+pub fn markdown(r: &Results, verdicts: &[Verdict], meta: &Meta<'_>) -> String {
+    let f = meta.facts;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Benchmarks\n");
+    if meta.smoke {
+        let _ = writeln!(
+            s,
+            "**Smoke run: tiny sizes to exercise the harness; these numbers mean nothing.**\n"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Regenerated by one command (servers on loopback, interleaved rounds, medians; every target is a \
+         ratio measured in this one run):\n\n```sh\n{}\n```\n",
+        meta.command
+    );
+    let _ = writeln!(s, "| | |\n|---|---|");
+    let _ = writeln!(s, "| date | {} |", f.date);
+    let _ = writeln!(
+        s,
+        "| machine | {}, {} cores, {} RAM, {} |",
+        f.cpu, f.cores, f.memory, f.os
+    );
+    let _ = writeln!(
+        s,
+        "| load average (1/5/15 min) | before {}, after {} (other work on the machine shows here) |",
+        f.load_before, meta.load_after
+    );
+    let _ = writeln!(
+        s,
+        "| tesseract-wasm | {} (git {}), wasmtime {}, {} |",
+        env!("CARGO_PKG_VERSION"),
+        meta.git,
+        f.wasmtime,
+        f.rustc
+    );
+    let _ = writeln!(
+        s,
+        "| tesseract-core | {} (`tesseract-runtime serve`, one worker) |",
+        f.python
+    );
+    let _ = writeln!(
+        s,
+        "| client | hyper 1 pooled keep-alive client, the same for every server; arrays sent as base64 |\n"
+    );
+
+    let _ = writeln!(
+        s,
+        "## Targets\n\n| target | measured | verdict |\n|---|---:|---|"
+    );
+    for v in verdicts {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            v.what,
+            v.measured,
+            verdict_word(v.met)
+        );
+    }
+
+    let _ = writeln!(
+        s,
+        "\n## 1. Many tangents (steady-state)\n\nTimes in ms, medians. (a) tesseract-core 1.15 serving the \
+         numpy twin, K requests; (b) tesseract-wasm, K requests; (c) one batched request served by the \
+         looped fallback (`--ignore-batched-exports`); (d) one batched request served by the batched \
+         export; (e) the native build of the same crate, in-process, same batched API. Requests carry \
+         base64 arrays and ask for `json+base64` answers. Every contender's answer is checked against \
+         (e) before timing (largest difference relative to the largest entry: `agree`).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| mode | n | K | (a) | (b) | (c) | (d) | (e) | (a)/(d) | (c)/(d) | (d)/(e) | agree |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in &r.tangents {
+        let t = &row.times;
+        let worst = row.agreement.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.1}× | {:.1}× | {:.2}× | {worst:.0e} |",
+            row.mode.name(),
+            row.n,
+            row.k,
+            ms(t[A]),
+            ms(t[B]),
+            ms(t[C]),
+            ms(t[D]),
+            ms(t[E]),
+            ratio(t[A], t[D]),
+            ratio(t[C], t[D]),
+            ratio(t[D], t[E]),
+        );
+    }
+    let _ = writeln!(s, "\n![jvp time against K]({})\n", meta.plot_link);
+
+    let o = &r.overhead;
+    let _ = writeln!(
+        s,
+        "## 2. Per-request overhead (rosenbrock apply, scalar inputs)\n\n| | (a) tesseract-core | (b) tesseract-wasm | ratio |\n|---|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        s,
+        "| p50 latency, one connection (µs) | {:.0} | {:.0} | {:.3} |",
+        us(o.p50[0]),
+        us(o.p50[1]),
+        ratio(o.p50[1], o.p50[0])
+    );
+    let _ = writeln!(
+        s,
+        "| p99 latency, one connection (µs) | {:.0} | {:.0} | {:.3} |",
+        us(o.p99[0]),
+        us(o.p99[1]),
+        ratio(o.p99[1], o.p99[0])
+    );
+    let _ = writeln!(
+        s,
+        "| throughput, {} connections (requests/s) | {:.0} | {:.0} | {:.1}× |",
+        o.connections,
+        o.throughput[0],
+        o.throughput[1],
+        o.throughput[1] / o.throughput[0].max(1e-9)
+    );
+    let _ = writeln!(
+        s,
+        "\nLatency samples: {} (a), {} (b), closed loop.\n",
+        o.samples[0], o.samples[1]
+    );
+
+    let _ = writeln!(
+        s,
+        "## 3. Large arrays (vectoradd apply, two float32 vectors sent as base64)\n\nThe floor: base64-decoding both \
+         inputs and copying each once, then copying the float64 output once and encoding it in the answer's format \
+         (the same `base64`/`serde_json` crates), measured in the same run.\n\n| elements | answer | (a) ms | (b) ms | floor ms | (a)/(b) | (b)/floor |\n|---:|---|---:|---:|---:|---:|---:|"
+    );
+    for l in &r.large {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1}× | {:.1}× |",
+            l.len,
+            l.format,
+            ms(l.times[0]),
+            ms(l.times[1]),
+            ms(l.times[2]),
+            ratio(l.times[0], l.times[1]),
+            ratio(l.times[1], l.times[2])
+        );
+    }
+
+    let _ = writeln!(
+        s,
+        "\n## 4. Cold start (process start to the first successful `/apply`)\n\n| example | tesseract-wasm, warm cache (ms) | tesseract-wasm, cold cache (ms) | tesseract-core (ms) | core/warm | core/cold |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for c in &r.cold {
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.1} | {:.0} | {:.1}× | {:.1}× |",
+            c.example,
+            ms(c.times[0]),
+            ms(c.times[1]),
+            ms(c.times[2]),
+            ratio(c.times[2], c.times[0]),
+            ratio(c.times[2], c.times[1])
+        );
+    }
+
+    let c = &r.compute;
+    let _ = writeln!(
+        s,
+        "\n## 5. wasm vs native compute (steady-state, in-process, no HTTP)\n\n| | wasm | native | wasm/native |\n|---|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        s,
+        "| apply n={} (ms; wasm on a fresh instance per call, as served) | {:.3} | {:.3} | {:.2}× |",
+        c.n,
+        ms(c.apply[0]),
+        ms(c.apply[1]),
+        ratio(c.apply[0], c.apply[1])
+    );
+    let _ = writeln!(
+        s,
+        "| LU of the n={} Jacobian, faer (ms; GFLOP/s at 2n³/3) | {:.3} ({:.1}) | {:.3} ({:.1}) | {:.2}× |",
+        c.n,
+        c.lu[0] * 1e3,
+        c.gflops(0),
+        c.lu[1] * 1e3,
+        c.gflops(1),
+        c.lu[0] / c.lu[1]
+    );
+    let _ = writeln!(
+        s,
+        "\nThe LU is timed inside the guest (`guest-example/steady-state/examples/lu_kernel.rs`, a WASI command run \
+         on an engine configured as the server's) and natively by the same function. Native faer is the fastest \
+         native LU measured on this machine; its ratio to wasm is the price of the sandbox (128-bit SIMD, no FMA).\n"
+    );
+
+    let l = &r.looped;
+    let _ = writeln!(
+        s,
+        "## 6. Looped fallback scaling (steady-state jvp n={} K={}, `--ignore-batched-exports`)\n\n| {} threads (ms) | one thread (ms) | speed-up |\n|---:|---:|---:|\n| {:.1} | {:.1} | {:.2}× |\n",
+        l.n,
+        l.k,
+        l.threads,
+        ms(l.times[0]),
+        ms(l.times[1]),
+        ratio(l.times[1], l.times[0])
+    );
+    s
+}
+
+/// Writes `md`, keeping the hand-written analysis of an existing file at `path`.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
+    let kept = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|old| old.find(MARKER).map(|i| old[i..].to_owned()))
+        .unwrap_or_else(|| format!("{MARKER}\n"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, format!("{generated}{kept}"))?;
+    Ok(())
+}
