@@ -3,15 +3,8 @@
 //!
 //! A request is validated completely before the guest runs (inputs, path sets, (co)tangent
 //! keys and shapes). (Co)tangents may carry extra leading axes: that is a batch, served in one
-//! call, and the response carries the same leading axes. The rule, for a primal (or output)
-//! of shape `P` and a (co)tangent of shape `T`:
-//!
-//! - `rank(T) == rank(P)`: one (co)tangent; size-1 dimensions broadcast to `P`, as upstream.
-//! - `rank(T) > rank(P)`: a batch. `T = B ++ P'` with `P'` matching `P` as above. Every
-//!   batched (co)tangent of the request must have the same batch shape `B`; unbatched ones are
-//!   broadcast across the batch.
-//! - anything else, batched (co)tangents that disagree on `B`, or more than `max_batch`
-//!   (co)tangents in total, is a 422 naming the shapes or the limit.
+//! call, and the response carries the same leading axes. The rule itself is
+//! [`tesseract_wire::batch`]'s; this module decides what each (co)tangent is checked against.
 //!
 //! `P` is the primal's actual shape for tangents. For cotangents it is the output's declared
 //! shape, or its actual shape (through abstract_eval) when the output has any rank.
@@ -28,6 +21,7 @@ use crate::planner::{Endpoint, Route};
 use crate::runtime::Runtime;
 use crate::sandbox::CallError;
 use crate::schema::{self, Loc, ValidationError, ValidationErrors};
+use tesseract_wire::batch::{self, Reference};
 use tesseract_wire::contract::{Contract, Dtypes, Violation};
 
 /// How arrays are read and written for one request, and how large a batch may be.
@@ -44,6 +38,16 @@ pub struct CodecOptions {
 
 /// The default for [`CodecOptions::max_batch`].
 pub const DEFAULT_MAX_BATCH: usize = 4096;
+
+impl CodecOptions {
+    fn batch_limits(&self) -> batch::Limits {
+        batch::Limits {
+            max_batch: self.max_batch,
+            max_vector_bytes: self.max_vector_bytes,
+        }
+    }
+}
+
 
 impl Default for CodecOptions {
     fn default() -> CodecOptions {
@@ -226,6 +230,7 @@ fn path_set(
     name: &str,
     allowed: &[&str],
     inputs: Option<&Tree>,
+    decode: &DecodeOptions,
     errors: &mut Vec<ValidationError>,
 ) -> Vec<String> {
     let at = loc(&["body", name]);
@@ -262,6 +267,10 @@ fn path_set(
             });
             continue;
         };
+        if let Err(msg) = decode.check_path(p) {
+            errors.push(ValidationError::value_error(here, Value::Null, &msg));
+            continue;
+        }
         if !seen.insert(p) {
             errors.push(ValidationError::value_error(
                 here,
@@ -354,92 +363,6 @@ fn output_spec<'a>(info: &'a Info, concrete: &str) -> Option<&'a ShapeSpec> {
     }
 }
 
-/// Fits one (co)tangent to `reference` (the primal's shape, or the output's declared shape)
-/// and returns its batch shape.
-fn fit_vector(
-    t: Tensor,
-    reference: &Reference,
-    opts: &CodecOptions,
-) -> Result<(Tensor, Vec<usize>), String> {
-    let rank = match reference {
-        Reference::Actual(s) => Some(s.len()),
-        Reference::Declared(spec) => spec.rank(),
-    };
-    let Some(rank) = rank else {
-        return Ok((t, Vec::new()));
-    };
-    if t.shape().len() < rank {
-        return Err(format!(
-            "has shape {:?}, which has fewer dimensions than the expected {rank}",
-            t.shape()
-        ));
-    }
-    let split = t.shape().len() - rank;
-    let batch = t.shape()[..split].to_vec();
-    let trailing = t.shape()[split..].to_vec();
-    let target: Vec<usize> = match reference {
-        Reference::Actual(s) => s.clone(),
-        Reference::Declared(spec) => schema::check_shape(spec, &trailing).map_err(|e| e.msg)?,
-    };
-    let count = codec::checked_numel(&batch)
-        .filter(|&c| c <= opts.max_batch)
-        .ok_or_else(|| {
-            format!(
-                "has batch axes {batch:?}: more than the limit of {} vectors (--max-batch)",
-                opts.max_batch
-            )
-        })?;
-    if count == 0 {
-        return Err(format!(
-            "has batch axes {batch:?}: a batch needs at least one vector"
-        ));
-    }
-    let bytes = vector_bytes(count, &target, t.dtype());
-    if bytes > opts.max_vector_bytes {
-        return Err(format!(
-            "would take {bytes} bytes once broadcast to {target:?}, more than the {} bytes a batch may use (--max-memory)",
-            opts.max_vector_bytes
-        ));
-    }
-    if trailing == target {
-        return Ok((t, batch));
-    }
-    if trailing
-        .iter()
-        .zip(&target)
-        .any(|(&a, &b)| a != b && a != 1)
-    {
-        return Err(format!(
-            "has shape {:?}, which does not end with the expected {target:?}",
-            t.shape()
-        ));
-    }
-    // Broadcast the trailing size-1 dimensions, batch by batch.
-    let parts = if batch.is_empty() {
-        vec![t]
-    } else {
-        t.reshape([vec![count], trailing].concat())
-            .map_err(|e| e.to_string())?
-            .unstack()
-            .map_err(|e| e.to_string())?
-    };
-    let widened: Vec<Tensor> = parts
-        .into_iter()
-        .map(|p| {
-            codec::broadcast_to(p, &target).ok_or_else(|| format!("cannot broadcast to {target:?}"))
-        })
-        .collect::<Result<_, _>>()?;
-    let out = if batch.is_empty() {
-        widened.into_iter().next().ok_or("empty")?
-    } else {
-        Tensor::stack(&widened)
-            .map_err(|e| e.to_string())?
-            .reshape([batch.clone(), target].concat())
-            .map_err(|e| e.to_string())?
-    };
-    Ok((out, batch))
-}
-
 /// Validated (co)tangents: one map, and the batch shape (empty for a single vector).
 struct Directions {
     vectors: Vectors,
@@ -492,7 +415,7 @@ fn directions(
                 continue;
             }
         };
-        match fit_vector(t, &shape, opts) {
+        match batch::fit_vector(t, &shape, &opts.batch_limits()) {
             Ok((t, b)) => fitted.push((key.clone(), t, b)),
             Err(msg) => errors.push(ValidationError::value_error(
                 here,
@@ -501,116 +424,39 @@ fn directions(
             )),
         }
     }
-    // The batch shape is the one every batched entry shares; unbatched entries follow it.
-    let mut batch: Option<(&str, &[usize])> = None;
-    for (key, _, b) in &fitted {
-        match batch {
-            _ if b.is_empty() => {}
-            None => batch = Some((key, b)),
-            Some((first, fb)) if fb != b.as_slice() => {
-                let msg = format!(
-                    "`{key}` has batch shape {b:?} but `{first}` has {fb:?}; batched entries must share their leading batch axes"
-                );
-                errors.push(ValidationError::value_error(
-                    with(&at, [Loc::Key(key.clone())]),
-                    Value::Null,
-                    &msg,
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    let batch: Vec<usize> = batch.map(|(_, b)| b.to_vec()).unwrap_or_default();
-    let count = codec::checked_numel(&batch).unwrap_or(usize::MAX);
-    // Unbatched entries are copied across the batch: count that before copying.
-    let total = fitted
-        .iter()
-        .map(|(_, t, b)| {
-            if b.is_empty() {
-                vector_bytes(count, t.shape(), t.dtype())
-            } else {
-                vector_bytes(1, t.shape(), t.dtype())
-            }
-        })
-        .fold(0u64, u64::saturating_add);
-    if total > opts.max_vector_bytes {
-        let msg = format!(
-            "{name} would take {total} bytes once unbatched entries are copied across the batch of {count}, more than the {} bytes a batch may use (--max-memory)",
-            opts.max_vector_bytes
-        );
-        errors.push(ValidationError::value_error(at.clone(), Value::Null, &msg));
-    }
+    let to_validation = |e: batch::BatchError| {
+        let here = match e.key {
+            Some(key) => with(&at, [Loc::Key(key)]),
+            None => at.clone(),
+        };
+        ValidationError::value_error(here, Value::Null, &e.msg)
+    };
     if !errors.is_empty() {
+        // Still report disagreeing batch shapes among the entries that did fit.
+        let shapes = fitted.iter().map(|(k, _, b)| (k.as_str(), b.as_slice()));
+        if let Err(more) = batch::common_batch(shapes) {
+            errors.extend(more.into_iter().map(to_validation));
+        }
         return None;
     }
-    let mut vectors = Vectors::new();
-    for (key, t, b) in fitted {
-        let t = if b.is_empty() && !batch.is_empty() {
-            let rest = t.shape().to_vec();
-            let copied = Tensor::stack(&vec![t; count])
-                .and_then(|s| s.reshape([batch.clone(), rest].concat()));
-            match copied {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(ValidationError::value_error(
-                        with(&at, [Loc::Key(key)]),
-                        Value::Null,
-                        &e.to_string(),
-                    ));
-                    return None;
-                }
-            }
-        } else {
-            t
-        };
-        vectors.insert(key, t);
+    match batch::assemble(name, fitted, &opts.batch_limits()) {
+        Ok((vectors, batch)) => Some(Directions { vectors, batch }),
+        Err(more) => {
+            errors.extend(more.into_iter().map(to_validation));
+            None
+        }
     }
-    Some(Directions { vectors, batch })
-}
-
-/// Bytes of `count` arrays of `shape` and `dtype`, saturating.
-fn vector_bytes(count: usize, shape: &[usize], dtype: tesseract_model::DType) -> u64 {
-    let elements = codec::checked_numel(shape)
-        .and_then(|n| n.checked_mul(count))
-        .unwrap_or(usize::MAX);
-    (elements as u64).saturating_mul(dtype.size_bytes() as u64)
-}
-
-/// What a (co)tangent's shape is checked against.
-enum Reference {
-    /// The primal's (or output's) actual shape.
-    Actual(Vec<usize>),
-    /// The output's declared shape, when its actual shape is not known before the call.
-    Declared(ShapeSpec),
 }
 
 /// Flattens a batch `B ++ rest` to `[K, *rest]`.
 fn flatten_batch(v: Vectors, batch: &[usize]) -> Result<(Vectors, usize), CallError> {
-    let k: usize = batch.iter().product();
-    let out = v
-        .into_iter()
-        .map(|(p, t)| {
-            let rest = t.shape()[batch.len()..].to_vec();
-            let t = t
-                .reshape([vec![k], rest].concat())
-                .map_err(|e| CallError::InvalidRequest(e.to_string()))?;
-            Ok((p, t))
-        })
-        .collect::<Result<_, CallError>>()?;
-    Ok((out, k))
+    batch::flatten_batch(v, batch).map_err(|e| CallError::InvalidRequest(e.to_string()))
 }
 
-/// Restores a batch `[K, *rest]` to `B ++ rest`.
+/// Restores a batch `[K, *rest]` to `B ++ rest`; a guest that answered with another K broke
+/// its contract.
 fn restore_batch(v: Vectors, batch: &[usize]) -> Result<Vectors, CallError> {
-    v.into_iter()
-        .map(|(p, t)| {
-            let rest = t.shape().get(1..).unwrap_or_default().to_vec();
-            let t = t
-                .reshape([batch.to_vec(), rest].concat())
-                .map_err(|e| CallError::Contract(e.to_string()))?;
-            Ok((p, t))
-        })
-        .collect()
+    batch::restore_batch(v, batch).map_err(|e| CallError::Contract(e.to_string()))
 }
 
 fn vectors_json(v: &Vectors, format: Format) -> Value {
@@ -668,6 +514,7 @@ pub fn handle(
     let guest_memory = runtime.component().limits().max_memory_bytes;
     let opts = &CodecOptions {
         max_vector_bytes: opts.max_vector_bytes.min(guest_memory),
+        decode: opts.decode.for_request(),
         ..opts.clone()
     };
     let mut errors = Vec::new();
@@ -709,6 +556,7 @@ pub fn handle(
                 "jac_inputs",
                 &differentiable_templates(&info.inputs),
                 Some(&tree),
+                &opts.decode,
                 &mut errors,
             );
             let outs = path_set(
@@ -716,6 +564,7 @@ pub fn handle(
                 "jac_outputs",
                 &differentiable_templates(&info.outputs),
                 None,
+                &opts.decode,
                 &mut errors,
             );
             if !errors.is_empty() {
@@ -755,6 +604,7 @@ pub fn handle(
                 "jvp_inputs",
                 &differentiable_templates(&info.inputs),
                 Some(&tree),
+                &opts.decode,
                 &mut errors,
             );
             let outs = path_set(
@@ -762,6 +612,7 @@ pub fn handle(
                 "jvp_outputs",
                 &differentiable_templates(&info.outputs),
                 None,
+                &opts.decode,
                 &mut errors,
             );
             let reference = |key: &str| match tree.get(key) {
@@ -814,6 +665,7 @@ pub fn handle(
                 "vjp_inputs",
                 &differentiable_templates(&info.inputs),
                 Some(&tree),
+                &opts.decode,
                 &mut errors,
             );
             let outs = path_set(
@@ -821,6 +673,7 @@ pub fn handle(
                 "vjp_outputs",
                 &differentiable_templates(&info.outputs),
                 None,
+                &opts.decode,
                 &mut errors,
             );
             if !errors.is_empty() {

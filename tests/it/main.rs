@@ -11,6 +11,7 @@ mod cli;
 mod derived;
 mod examples;
 mod guests;
+mod hostile;
 mod http;
 mod loading;
 mod native;

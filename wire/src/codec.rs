@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -64,12 +66,123 @@ pub const NUMPY_DTYPES: [&str; 14] = [
     "complex128",
 ];
 
-/// Where and how array buffers may be read from.
+/// Where and how array buffers may be read from, and how much one request may decode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// The directory `binref` paths are relative to; `None` refuses binref input.
     pub binref_root: Option<PathBuf>,
+    /// What one request may make the decoder allocate.
+    pub limits: DecodeLimits,
+    /// Tensor elements decoded so far with these options. Clones share it: make one per
+    /// request with [`DecodeOptions::for_request`].
+    pub spent: ElementBudget,
 }
+
+/// Limits on a request's wire data, each checked before the memory it guards is allocated.
+/// The defaults suit a 2-core, 4 GiB machine serving components with the default 512 MiB of
+/// guest memory: no single request can make the host allocate more than a few hundred MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest array a request may send, in bytes once decoded (shape × dtype size). Checked
+    /// from the declared shape before a base64, lz4 or binref buffer is decoded, and lz4
+    /// output is cut off there even when the frame does not declare its size.
+    pub max_array_bytes: u64,
+    /// Most tensor elements all arrays of one request may hold together (inputs and
+    /// (co)tangents, before broadcasting).
+    pub max_request_elements: u64,
+    /// Longest path in a request, in bytes: binref file paths, path sets such as
+    /// `jvp_inputs`, (co)tangent keys and object keys.
+    pub max_path_bytes: usize,
+    /// Deepest nesting of a JSON body. At most [`MAX_JSON_DEPTH`], serde_json's own limit.
+    pub max_json_depth: usize,
+    /// Most JSON values (numbers, strings, lists, objects, ...) in one body; each becomes a
+    /// node of tens of bytes, so this bounds the parsed body whatever the byte size allows.
+    pub max_json_values: usize,
+}
+
+/// The deepest JSON nesting the parser can take at all (serde_json's recursion limit).
+pub const MAX_JSON_DEPTH: usize = 128;
+
+impl Default for DecodeLimits {
+    fn default() -> DecodeLimits {
+        DecodeLimits {
+            max_array_bytes: 256 << 20,
+            max_request_elements: 1 << 25,
+            max_path_bytes: 1024,
+            max_json_depth: 64,
+            max_json_values: 1 << 19,
+        }
+    }
+}
+
+/// A running count of decoded tensor elements, shared by clones. Comparing two budgets is
+/// always equal: it is bookkeeping, not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ElementBudget(Arc<AtomicU64>);
+
+impl PartialEq for ElementBudget {
+    fn eq(&self, _: &ElementBudget) -> bool {
+        true
+    }
+}
+
+impl Eq for ElementBudget {}
+
+impl DecodeOptions {
+    /// The same options with a fresh element budget, for one request.
+    pub fn for_request(&self) -> DecodeOptions {
+        DecodeOptions {
+            spent: ElementBudget::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Checks a path against [`DecodeLimits::max_path_bytes`].
+    ///
+    /// # Errors
+    /// A message naming the limit.
+    pub fn check_path(&self, path: &str) -> Result<(), String> {
+        let max = self.limits.max_path_bytes;
+        if path.len() > max {
+            return Err(format!(
+                "path of {} bytes is longer than the server's limit of {max} bytes (--max-path-length)",
+                path.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts an array of `shape` and `dtype` against the limits before it is allocated.
+    fn charge(&self, shape: &[usize], dtype: DType, nbytes: usize) -> Result<(), ArrayError> {
+        let limits = &self.limits;
+        let nbytes = u64::try_from(nbytes).unwrap_or(u64::MAX);
+        if nbytes > limits.max_array_bytes {
+            return Err(ArrayError::too_large(format!(
+                "array of shape {} and dtype {dtype} would take {nbytes} bytes, more than the server's limit of {} bytes per array (--max-array-size)",
+                py_shape(shape),
+                limits.max_array_bytes
+            )));
+        }
+        let n = checked_numel(shape).map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
+        let before = self
+            .spent
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                Some(s.saturating_add(n))
+            })
+            .unwrap_or(u64::MAX);
+        let total = before.saturating_add(n);
+        if total > limits.max_request_elements {
+            return Err(ArrayError::too_large(format!(
+                "the request's arrays hold {total} elements with this one (shape {}), more than the server's limit of {} per request (--max-request-elements)",
+                py_shape(shape),
+                limits.max_request_elements
+            )));
+        }
+        Ok(())
+    }
+}
+
 
 /// Why an array could not be decoded or cast. `kind` is tesseract-core's error type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -110,6 +223,11 @@ impl ArrayError {
             format!("Invalid encoded array: {error}"),
             json!({ "error": error }),
         )
+    }
+
+    /// A request over one of the server's [`DecodeLimits`].
+    fn too_large(msg: String) -> ArrayError {
+        ArrayError::new(ARRAY_DECODE_ERROR, msg.clone(), json!({ "error": msg }))
     }
 
     fn non_numeric() -> ArrayError {
@@ -265,7 +383,12 @@ fn py_float(x: f64) -> String {
 pub fn decode_array(value: &Value, opts: &DecodeOptions) -> Result<Tensor, ArrayError> {
     match value {
         Value::Object(map) if looks_encoded(map) => decode_encoded(map, opts),
-        _ => decode_bare(value),
+        _ => {
+            let t = decode_bare(value)?;
+            // Already parsed JSON, so nothing large was allocated; it still counts.
+            opts.charge(t.shape(), t.dtype(), t.len().saturating_mul(t.dtype().size_bytes()))?;
+            Ok(t)
+        }
     }
 }
 
@@ -352,6 +475,7 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
             py_shape(&shape)
         )));
     };
+    opts.charge(&shape, dtype, nbytes)?;
 
     let data = match encoding {
         "json" | "raw" => {
@@ -572,6 +696,7 @@ fn read_binref(
     nbytes: usize,
     opts: &DecodeOptions,
 ) -> Result<Vec<u8>, String> {
+    opts.check_path(buffer)?;
     let (rel, offset, compressed_size) = parse_binref(buffer)?;
     let Some(root) = &opts.binref_root else {
         return Err("binref input is not available: the server has no input path".to_owned());

@@ -42,6 +42,48 @@ enum Command {
     Serve(serve::Serve),
 }
 
+/// Limits on a request's wire data, for `run` and `serve`. Each is checked before the memory
+/// it guards is allocated; a request over one gets a 422 naming the flag.
+#[derive(Debug, Clone, clap::Args)]
+struct WireArgs {
+    /// Largest array a request may send, once decoded (shape times dtype size)
+    ///
+    /// Checked from the declared shape before a base64, lz4 or binref buffer is decoded.
+    /// Takes a K, M or G suffix.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size, env = "TESSERACT_WASM_MAX_ARRAY_SIZE", help_heading = "Request limits")]
+    max_array_size: u64,
+
+    /// Most tensor elements all arrays of one request may hold together
+    #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_request_elements, env = "TESSERACT_WASM_MAX_REQUEST_ELEMENTS", help_heading = "Request limits")]
+    max_request_elements: u64,
+
+    /// Longest path in a request, in bytes: binref paths, path sets, (co)tangent and object keys
+    #[arg(long, value_name = "BYTES", default_value_t = crate::codec::DecodeLimits::default().max_path_bytes, env = "TESSERACT_WASM_MAX_PATH_LENGTH", help_heading = "Request limits")]
+    max_path_length: usize,
+
+    /// Deepest nesting of an HTTP request body's JSON (1 to 128)
+    #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_json_depth, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::codec::MAX_JSON_DEPTH as u64), env = "TESSERACT_WASM_MAX_JSON_DEPTH", help_heading = "Request limits")]
+    max_json_depth: usize,
+
+    /// Most JSON values (numbers, strings, lists, objects) in an HTTP request body
+    ///
+    /// Large arrays belong in base64, as tesseract-core's clients send them.
+    #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_json_values, env = "TESSERACT_WASM_MAX_JSON_VALUES", help_heading = "Request limits")]
+    max_json_values: usize,
+}
+
+impl WireArgs {
+    fn limits(&self) -> crate::codec::DecodeLimits {
+        crate::codec::DecodeLimits {
+            max_array_bytes: self.max_array_size,
+            max_request_elements: self.max_request_elements,
+            max_path_bytes: self.max_path_length,
+            max_json_depth: self.max_json_depth,
+            max_json_values: self.max_json_values,
+        }
+    }
+}
+
 /// Guest limits and engine settings shared by every command that loads a component.
 #[derive(Debug, Clone, clap::Args)]
 struct EngineArgs {

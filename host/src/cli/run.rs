@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::EngineArgs;
+use super::{EngineArgs, WireArgs};
 use crate::codec::{Compression, DecodeOptions, OutputFormat};
 use crate::request::{self, CodecOptions, Format};
 
@@ -52,6 +52,9 @@ pub struct Run {
     max_batch: usize,
 
     #[command(flatten)]
+    wire: WireArgs,
+
+    #[command(flatten)]
     engine: EngineArgs,
 }
 
@@ -96,6 +99,8 @@ impl Run {
         let opts = CodecOptions {
             decode: DecodeOptions {
                 binref_root: self.input_path,
+                limits: self.wire.limits(),
+                ..DecodeOptions::default()
             },
             format: Format {
                 output,

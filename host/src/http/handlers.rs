@@ -156,7 +156,7 @@ async fn compute_async(
         )));
     }
     let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or(Some(""));
-    let value = body::parse(content_type, &bytes)?;
+    let value = body::parse(content_type, &bytes, &shared.app.inner.decode.limits)?;
     drop(bytes);
 
     let admitted = shared

@@ -52,7 +52,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use negotiate::{Negotiated, Offer, WireFormat};
 
-use crate::codec::{Compression, DecodeOptions};
+use crate::codec::{Compression, DecodeLimits, DecodeOptions};
 use crate::planner::{Endpoint, Route};
 use crate::runtime::Runtime;
 
@@ -129,6 +129,19 @@ impl AppState {
     /// # Errors
     /// See [`ConfigError`].
     pub fn new(runtime: Runtime, options: ServeOptions) -> Result<AppState, ConfigError> {
+        AppState::with_limits(runtime, options, DecodeLimits::default())
+    }
+
+    /// [`AppState::new`] with the limits on request data (JSON nesting and size, decoded
+    /// arrays, paths) that `limits` sets.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn with_limits(
+        runtime: Runtime,
+        options: ServeOptions,
+        limits: DecodeLimits,
+    ) -> Result<AppState, ConfigError> {
         if options.output_format == WireFormat::JsonBinref && options.output_path.is_none() {
             return Err(ConfigError::BinrefWithoutOutputPath);
         }
@@ -163,6 +176,8 @@ impl AppState {
             inner: Arc::new(Inner {
                 decode: DecodeOptions {
                     binref_root: options.input_path.clone(),
+                    limits,
+                    ..DecodeOptions::default()
                 },
                 runtime,
                 options,

@@ -182,7 +182,11 @@ fn the_406_body_is_upstreams() {
 
 /// Parses `text` as a JSON body and expects a `json_invalid` 422 at `position` saying `error`.
 fn check_invalid(text: &str, position: usize, error: &str) {
-    let Err(e) = body::parse(Some("application/json"), text.as_bytes()) else {
+    let Err(e) = body::parse(
+        Some("application/json"),
+        text.as_bytes(),
+        &Default::default(),
+    ) else {
         panic!("{text:?} is not JSON");
     };
     assert_eq!(e.status().as_u16(), 422);
@@ -211,7 +215,8 @@ fn invalid_json_reads_like_pythons_decoder() {
 
 #[test]
 fn bodies_follow_the_content_type() {
-    let parsed = |ct: Option<&str>, text: &str| body::parse(ct, text.as_bytes()).ok();
+    let parsed =
+        |ct: Option<&str>, text: &str| body::parse(ct, text.as_bytes(), &Default::default()).ok();
     let obj = json!({"inputs": {}});
     assert_eq!(
         parsed(Some("application/json"), r#"{"inputs":{}}"#),
@@ -231,7 +236,7 @@ fn bodies_follow_the_content_type() {
         parsed(Some("text/plain"), r#"{"inputs":{}}"#),
         Some(Value::String(r#"{"inputs":{}}"#.into()))
     );
-    let Err(e) = body::parse(Some("application/json"), b"") else {
+    let Err(e) = body::parse(Some("application/json"), b"", &Default::default()) else {
         panic!("an empty body is an error");
     };
     assert_eq!(

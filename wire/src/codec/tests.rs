@@ -4,6 +4,18 @@ fn no_opts() -> DecodeOptions {
     DecodeOptions::default()
 }
 
+/// Options with no size limits, to test the checks that hold regardless.
+fn unlimited() -> DecodeOptions {
+    DecodeOptions {
+        limits: DecodeLimits {
+            max_array_bytes: u64::MAX,
+            max_request_elements: u64::MAX,
+            ..DecodeLimits::default()
+        },
+        ..DecodeOptions::default()
+    }
+}
+
 fn decode(v: Value) -> Result<Tensor, ArrayError> {
     decode_array(&v, &no_opts())
 }
@@ -150,8 +162,9 @@ fn shape_overflowing_usize_is_refused() {
 
 #[test]
 fn huge_base64_shape_is_refused_by_length() {
+    // Even with no size limit configured, the buffer length is checked before decoding.
     let v = json!({"shape":[1u64 << 40],"dtype":"float64","data":{"buffer":"AABiQg==","encoding":"base64"}});
-    let e = decode(v).expect_err("refused");
+    let e = decode_array(&v, &unlimited()).expect_err("refused");
     assert!(e.msg.contains("buffer holds 4 bytes"), "{}", e.msg);
 }
 
@@ -317,6 +330,7 @@ fn binref_reads_relative_files_with_offsets() {
     std::fs::write(dir.path().join("run/a.bin"), &bytes).expect("write");
     let opts = DecodeOptions {
         binref_root: Some(dir.path().to_path_buf()),
+        ..unlimited()
     };
 
     let a =
@@ -370,6 +384,7 @@ fn binref_lz4_needs_compressed_size() {
     std::fs::write(dir.path().join("c.bin"), &file).expect("write");
     let opts = DecodeOptions {
         binref_root: Some(dir.path().to_path_buf()),
+        ..DecodeOptions::default()
     };
     let buffer = format!("c.bin:5:{}", frame.len());
     let x = decode_array(&binref(&buffer, "float32", json!([3]), Some("lz4")), &opts)
@@ -391,6 +406,7 @@ fn binref_refuses_paths_outside_the_root() {
     std::fs::write(outer.path().join("secret.bin"), [0u8; 8]).expect("write");
     let opts = DecodeOptions {
         binref_root: Some(root.clone()),
+        ..DecodeOptions::default()
     };
     let abs = outer.path().join("secret.bin");
     for buffer in [

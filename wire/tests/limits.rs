@@ -1,0 +1,139 @@
+//! The decode limits: each refusal comes before the allocation it guards, and names the flag.
+
+use std::hash::Hasher as _;
+use std::io::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+use tesseract_wire::codec::{ARRAY_DECODE_ERROR, DecodeLimits, DecodeOptions, decode_array};
+
+const GIB: u64 = 1 << 30;
+
+/// An lz4 frame header declaring `content_size` bytes, with a valid header checksum, followed
+/// by one tiny block and the end mark: a "bomb" whose header promises far more than it holds.
+fn lz4_frame_declaring(content_size: u64) -> Vec<u8> {
+    let mut descriptor = vec![0x68u8, 0x40]; // version 1, independent blocks, content size; 64 KiB blocks
+    descriptor.extend(content_size.to_le_bytes());
+    let mut h = twox_hash::XxHash32::with_seed(0);
+    h.write(&descriptor);
+    let checksum = ((h.finish() >> 8) & 0xFF) as u8;
+    let mut frame = 0x184D_2204u32.to_le_bytes().to_vec();
+    frame.extend(&descriptor);
+    frame.push(checksum);
+    // One uncompressed block of 8 zero bytes, then the end mark.
+    frame.extend((8u32 | 0x8000_0000).to_le_bytes());
+    frame.extend([0u8; 8]);
+    frame.extend(0u32.to_le_bytes());
+    frame
+}
+
+/// An lz4 frame of `len` zero bytes that does not declare its size.
+fn lz4_zeros_undeclared(len: usize) -> Vec<u8> {
+    let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    enc.write_all(&vec![0u8; len]).expect("compress");
+    enc.finish().expect("finish")
+}
+
+fn base64_array(shape: Value, dtype: &str, bytes: &[u8], lz4: bool) -> Value {
+    json!({"shape": shape, "dtype": dtype, "data": {
+        "buffer": BASE64.encode(bytes), "encoding": "base64",
+        "compression": if lz4 { json!("lz4") } else { Value::Null }}})
+}
+
+fn msg_of(v: &Value, opts: &DecodeOptions) -> String {
+    let e = decode_array(v, opts).expect_err("refused");
+    assert_eq!(e.kind, ARRAY_DECODE_ERROR, "{}", e.msg);
+    e.msg
+}
+
+#[test]
+fn an_array_over_the_size_limit_is_refused_from_its_shape() {
+    let opts = DecodeOptions::default();
+    // A base64 "bomb": a 1 TiB shape with an 8-byte buffer.
+    let v = base64_array(json!([1u64 << 37]), "float64", &[0; 8], false);
+    assert!(msg_of(&v, &opts).contains("--max-array-size"));
+    // A buffer that really is over a small limit.
+    let small = DecodeOptions {
+        limits: DecodeLimits {
+            max_array_bytes: 1024,
+            ..DecodeLimits::default()
+        },
+        ..DecodeOptions::default()
+    };
+    let v = base64_array(json!([256]), "float64", &[0; 2048], false);
+    let m = msg_of(&v, &small);
+    assert!(m.contains("2048 bytes") && m.contains("1024"), "{m}");
+    let v = base64_array(json!([128]), "float64", &[0; 1024], false);
+    assert!(decode_array(&v, &small).is_ok());
+}
+
+#[test]
+fn an_lz4_bomb_is_refused_before_decompressing() {
+    let frame = lz4_frame_declaring(100 * GIB);
+    assert!(frame.len() < 64);
+    let opts = DecodeOptions::default();
+    // Shape agreeing with the 100 GiB header: over the array limit.
+    let v = base64_array(json!([100 * GIB / 8]), "float64", &frame, true);
+    assert!(msg_of(&v, &opts).contains("--max-array-size"));
+    // Small shape: the header disagrees with it.
+    let v = base64_array(json!([4]), "float64", &frame, true);
+    let m = msg_of(&v, &opts);
+    assert!(m.contains("declares 107374182400 bytes"), "{m}");
+}
+
+#[test]
+fn lz4_output_is_cut_at_the_declared_shape_when_the_frame_declares_no_size() {
+    // 16 MiB of zeros compress to ~64 KiB; the shape wants 32 bytes.
+    let frame = lz4_zeros_undeclared(16 << 20);
+    assert!(frame.len() < 100_000);
+    let v = base64_array(json!([4]), "float64", &frame, true);
+    let m = msg_of(&v, &DecodeOptions::default());
+    assert!(m.contains("more than 32"), "{m}");
+}
+
+#[test]
+fn a_shape_product_overflowing_usize_is_refused() {
+    let v = base64_array(json!([u64::MAX, u64::MAX, 2]), "float64", &[0; 8], false);
+    assert!(msg_of(&v, &DecodeOptions::default()).contains("more elements"));
+}
+
+#[test]
+fn the_element_budget_spans_a_request_and_resets_for_the_next() {
+    let server = DecodeOptions {
+        limits: DecodeLimits {
+            max_request_elements: 1000,
+            ..DecodeLimits::default()
+        },
+        ..DecodeOptions::default()
+    };
+    let six_hundred = base64_array(json!([600]), "float32", &[0; 2400], false);
+    let one_request = server.for_request();
+    assert!(decode_array(&six_hundred, &one_request).is_ok());
+    let m = msg_of(&six_hundred, &one_request);
+    assert!(
+        m.contains("1200 elements") && m.contains("--max-request-elements"),
+        "{m}"
+    );
+    // Plain JSON lists count too.
+    let listed = json!(vec![0.5; 600]);
+    assert!(decode_array(&listed, &server.for_request()).is_ok());
+    let two = server.for_request();
+    assert!(decode_array(&listed, &two).is_ok());
+    assert!(decode_array(&listed, &two).is_err());
+    // The next request starts from zero.
+    assert!(decode_array(&six_hundred, &server.for_request()).is_ok());
+}
+
+#[test]
+fn long_binref_paths_are_refused_before_touching_the_file_system() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DecodeOptions {
+        binref_root: Some(dir.path().to_path_buf()),
+        ..DecodeOptions::default()
+    };
+    let long = format!("{}.bin:0", "a/".repeat(1000));
+    let v =
+        json!({"shape": [1], "dtype": "float64", "data": {"buffer": long, "encoding": "binref"}});
+    assert!(msg_of(&v, &opts).contains("--max-path-length"));
+}
