@@ -88,7 +88,7 @@ pub fn against_singles(s: &mut Session, point: &Point, side: Side, k: usize) -> 
     let out = batched(s, point, side, &unflatten(&flat, dir_slots, k, true), k)?;
     let got = flatten_batch(&out, result_slots, k).map_err(Stop::Fail)?;
     let (ins, outs) = (point.in_paths(), point.out_paths());
-    let n = dir_slots.iter().map(Slot::len).sum::<usize>();
+    let n = dir_slots.iter().map(Slot::elements).sum::<usize>();
     let mut want = Vec::with_capacity(k);
     for one in flat.chunks(n.max(1)).take(k) {
         let dir = unflatten(one, dir_slots, 1, false);

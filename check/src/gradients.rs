@@ -168,7 +168,7 @@ fn dense_jacobian(s: &mut Session, point: &Point) -> Result<Vec<Vec<f64>>, Stop>
                 .get(&(o.path.clone(), i.path.clone()))
                 .ok_or_else(|| Stop::Fail(format!("no jacobian block ({}, {})", o.path, i.path)))?;
             let data = block.data().to_f64();
-            let (rows, cols) = (o.len(), i.len());
+            let (rows, cols) = (o.elements(), i.elements());
             if data.len() != rows * cols {
                 return Err(Stop::Fail(format!(
                     "jacobian block ({}, {}) has {} elements, expected {}",
@@ -183,7 +183,7 @@ fn dense_jacobian(s: &mut Session, point: &Point) -> Result<Vec<Vec<f64>>, Stop>
             }
             col0 += cols;
         }
-        row0 += o.len();
+        row0 += o.elements();
     }
     Ok(dense)
 }

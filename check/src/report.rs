@@ -57,7 +57,7 @@ fn count(rows: &[Row], v: Verdict) -> usize {
 fn number(x: Option<f64>) -> String {
     match x {
         None => "-".into(),
-        Some(x) if x == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(x) => format!("{x:.1e}"),
     }
 }

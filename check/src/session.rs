@@ -2,6 +2,7 @@
 //! ran past their deadline (not called again, so a looping guest costs one deadline each).
 //! Every call goes through here and every result is held to the declared contract.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use tesseract_model::schema::Info;
@@ -92,7 +93,10 @@ impl<'a> Session<'a> {
         let row = match result {
             Ok(m) => {
                 let over = match (m.error, m.tolerance) {
-                    (Some(e), Some(t)) => !(e <= t),
+                    // NaN is over any tolerance.
+                    (Some(e), Some(t)) => {
+                        !matches!(e.partial_cmp(&t), Some(Ordering::Less | Ordering::Equal))
+                    }
                     _ => false,
                 };
                 let detail = if over && m.detail.is_empty() {

@@ -184,14 +184,14 @@ impl Slot {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub fn elements(&self) -> usize {
         self.shape.iter().product()
     }
 }
 
 /// Total elements of `slots`.
 pub fn total(slots: &[Slot]) -> usize {
-    slots.iter().map(Slot::len).sum()
+    slots.iter().map(Slot::elements).sum()
 }
 
 /// The paths of `slots`.
@@ -245,7 +245,7 @@ pub fn unflatten(flat: &[f64], slots: &[Slot], count: usize, batched: bool) -> V
     let mut out = Vectors::new();
     let mut offset = 0;
     for s in slots {
-        let len = s.len();
+        let len = s.elements();
         let mut values = Vec::with_capacity(len * count);
         for k in 0..count {
             let start = k * n + offset;
@@ -283,7 +283,7 @@ pub fn flatten_batch(v: &Vectors, slots: &[Slot], count: usize) -> Result<Vec<Ve
             ));
         }
         let data = t.data().to_f64();
-        let len = s.len();
+        let len = s.elements();
         for (k, row) in rows.iter_mut().enumerate() {
             row.extend_from_slice(&data[k * len..(k + 1) * len]);
         }
@@ -296,7 +296,7 @@ pub fn perturb(inputs: &Tree, slots: &[Slot], direction: &[f64], step: f64) -> T
     let mut out = inputs.clone();
     let mut offset = 0;
     for s in slots {
-        let len = s.len();
+        let len = s.elements();
         if let Some(Leaf::Tensor(t)) = inputs.get(&s.path) {
             let moved: Vec<f64> = t
                 .data()

@@ -37,6 +37,8 @@
 //! Build the component with `tesseract-wasm build <crate-dir>` (target `wasm32-wasip2`).
 #![deny(missing_docs)]
 
+#[cfg(all(feature = "check", not(target_arch = "wasm32")))]
+pub mod check;
 pub mod dispatch;
 mod schema;
 mod traits;

@@ -7,6 +7,7 @@ mod support;
 
 mod batching;
 mod cache;
+mod check;
 mod cli;
 mod derived;
 mod examples;

@@ -379,6 +379,39 @@ mod tests {
             }))
         );
     }
+
+    /// The suite `tesseract-wasm check` runs on the `.wasm`, here on the native type.
+    #[test]
+    fn passes_the_check_suite_natively() {
+        use tesseract_guest::check::{self, Native, Options, Verdict};
+
+        let subject = Native::<Rosenbrock>::new()
+            .jacobian()
+            .jvp()
+            .vjp()
+            .abstract_eval();
+        let report = check::run(&subject, &Options::default());
+        assert!(report.passed(), "{}", report.table());
+        let verdict = |name: &str| {
+            report
+                .rows
+                .iter()
+                .find(|r| r.check == name)
+                .map(|r| r.verdict)
+        };
+        assert_eq!(
+            verdict("gradient/jvp vs finite differences"),
+            Some(Verdict::Pass)
+        );
+        assert_eq!(
+            verdict("gradient/vjp vs finite differences"),
+            Some(Verdict::Pass)
+        );
+        assert_eq!(
+            verdict("contract/abstract_eval = apply"),
+            Some(Verdict::Pass)
+        );
+    }
 }
 
 tesseract_guest::export!(Rosenbrock: jacobian, jvp, vjp, abstract_eval);
