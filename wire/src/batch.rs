@@ -130,6 +130,19 @@ pub fn plan(
             "has batch axes {batch:?}: a batch needs at least one vector"
         ));
     }
+    // A zero-sized dimension makes any product zero, but the same dimensions in another order
+    // (the broadcast result) could still overflow on the way: refuse such shapes outright.
+    let addressable = |dims: &[usize]| {
+        dims.iter()
+            .filter(|&&d| d != 0)
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .is_some()
+    };
+    if !addressable(shape) || !addressable(&[batch, target.as_slice()].concat()) {
+        return Err(format!(
+            "has shape {shape:?}, which has more elements than this server can address"
+        ));
+    }
     let bytes = vector_bytes(count, &target, dtype);
     if bytes > limits.max_vector_bytes {
         return Err(format!(

@@ -51,6 +51,15 @@ fn refusals_name_the_shape_or_the_limit() {
     )
     .expect_err("overflow");
     assert!(e.contains("--max-batch"), "{e}");
+    // Zero elements, but the other dimensions multiply past usize: refused, not half-built.
+    let e = plan(
+        &[2, usize::MAX / 2 + 1, 0],
+        DType::Float64,
+        &actual(&[usize::MAX / 2 + 1, 0]),
+        &ROOMY,
+    )
+    .expect_err("overflow behind a zero");
+    assert!(e.contains("can address"), "{e}");
     let tight = Limits {
         max_vector_bytes: 100,
         ..ROOMY
