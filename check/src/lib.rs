@@ -244,3 +244,6 @@ fn at_point(s: &mut Session, inputs: Tree, generated: bool, suffix: &str) {
         s.record(&name(&format!("determinism/{}", e.short())), Some(e), r);
     }
 }
+
+#[cfg(test)]
+mod tests;
