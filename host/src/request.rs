@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 use tesseract_model::path::{self, TemplateSegment};
-use tesseract_model::schema::{FieldKind, Info, ShapeSpec};
+use tesseract_model::schema::{Dim, FieldKind, Info, ShapeSpec};
 use tesseract_model::{GuestError, Leaf, Tensor, Tree, Vectors};
 
 use crate::codec::{self, Compression, DecodeOptions, OutputFormat};
@@ -47,7 +47,6 @@ impl CodecOptions {
         }
     }
 }
-
 
 impl Default for CodecOptions {
     fn default() -> CodecOptions {
@@ -258,25 +257,16 @@ fn path_set(
     for (i, item) in items.iter().enumerate() {
         let here = with(&at, [Loc::Index(i)]);
         let Some(p) = item.as_str() else {
-            errors.push(ValidationError {
-                kind: "string_type".into(),
-                loc: here,
-                msg: "Input should be a valid string".into(),
-                input: item.clone(),
-                ctx: None,
-            });
+            // Upstream's set items are literals, so a non-string fails each literal.
+            errors.extend(not_a_path(&here, item, &item.to_string(), name, allowed));
             continue;
         };
         if let Err(msg) = decode.check_path(p) {
             errors.push(ValidationError::value_error(here, Value::Null, &msg));
             continue;
         }
+        // A set: a repeated path is the same path (upstream accepts it too).
         if !seen.insert(p) {
-            errors.push(ValidationError::value_error(
-                here,
-                item.clone(),
-                &format!("{name} lists `{p}` more than once"),
-            ));
             continue;
         }
         if !allowed.iter().any(|t| instantiates(p, t)) {
@@ -327,6 +317,14 @@ fn not_a_path(
             &msg,
         )];
     }
+    // pydantic names the union member in the loc, unless the union has only one.
+    let member = |name: String| {
+        if allowed.len() == 1 {
+            at.to_vec()
+        } else {
+            with(at, [Loc::Key(name)])
+        }
+    };
     allowed
         .iter()
         .map(|t| {
@@ -336,7 +334,7 @@ fn not_a_path(
             if is_literal {
                 ValidationError {
                     kind: "literal_error".into(),
-                    loc: with(at, [Loc::Key(format!("literal['{t}']"))]),
+                    loc: member(format!("literal['{t}']")),
                     msg: format!("Input should be '{t}'"),
                     input: item.clone(),
                     ctx: Some(json!({ "expected": format!("'{t}'") })),
@@ -344,7 +342,7 @@ fn not_a_path(
             } else {
                 ValidationError {
                     kind: "string_pattern_mismatch".into(),
-                    loc: with(at, [Loc::Key("constrained-str".into())]),
+                    loc: member("constrained-str".into()),
                     msg: format!("String should match the path template '{t}'"),
                     input: item.clone(),
                     ctx: Some(json!({ "pattern": t })),
@@ -369,11 +367,31 @@ struct Directions {
     batch: Vec<usize>,
 }
 
+/// The key set a (co)tangent map must match: its field's name, its validated paths (`None`
+/// when that field failed validation) and the differentiable templates keys may take.
+struct KeySet<'a> {
+    name: &'a str,
+    paths: Option<&'a [String]>,
+    allowed: &'a [&'a str],
+}
+
+/// An encoded array with complex data: an array to upstream's (co)tangent field type, which
+/// only its cast to the (real) declared dtype then refuses.
+fn complex_dtype(raw: &Value) -> Option<&str> {
+    raw.get("dtype")
+        .and_then(Value::as_str)
+        .filter(|d| d.starts_with("complex"))
+}
+
+/// Validates a `tangent_vector` / `cotangent_vector` in upstream's two stages. First the field
+/// type, `dict[path, Array[..., None]]`: each key a differentiable path (`literal_error`s at
+/// `[name, key, "[key]", ...]`), each value an array of any shape and dtype (errors at
+/// `[name, key]`). Then, only if that passed, the field validator: one `value_error` at
+/// `[name]` for the first problem (key set, cast, shape or batch).
 fn directions(
     value: &Value,
     name: &str,
-    keys_name: &str,
-    keys: &[String],
+    keys: KeySet<'_>,
     reference: impl Fn(&str) -> Option<(tesseract_model::DType, Reference)>,
     opts: &CodecOptions,
     errors: &mut Vec<ValidationError>,
@@ -389,61 +407,77 @@ fn directions(
         });
         return None;
     };
-    let given: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
-    let wanted: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-    if given != wanted {
-        let msg = format!(
-            "Expected {} with keys conforming to {keys_name}: {}, got {}.",
-            name.replace('_', " "),
-            python_set(&wanted),
-            python_set(&given)
-        );
-        errors.push(ValidationError::value_error(at, value.clone(), &msg));
+    let before = errors.len();
+    let mut decoded: BTreeMap<&str, Tensor> = BTreeMap::new();
+    for (key, raw) in obj {
+        let here = with(&at, [Loc::Key(key.clone())]);
+        if !keys.allowed.iter().any(|t| instantiates(key, t)) {
+            let key_loc = with(&here, [Loc::from("[key]")]);
+            let item = Value::String(key.clone());
+            errors.extend(not_a_path(&key_loc, &item, key, keys.name, keys.allowed));
+        }
+        match codec::decode_array(raw, &opts.decode) {
+            Ok(t) => {
+                decoded.insert(key.as_str(), t);
+            }
+            Err(_) if complex_dtype(raw).is_some() => {}
+            Err(e) => errors.push(ValidationError::from_array(here, raw.clone(), e)),
+        }
+    }
+    if errors.len() > before {
         return None;
     }
+    let label = name.replace('_', " ");
+    let mut fail = |msg: String| {
+        errors.push(ValidationError::value_error(
+            at.clone(),
+            value.clone(),
+            &msg,
+        ));
+        None
+    };
+    let Some(paths) = keys.paths else {
+        return fail(format!(
+            "Unable to validate {label} as {} either missing or invalid",
+            keys.name
+        ));
+    };
+    let given: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
+    let wanted: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+    if given != wanted {
+        return fail(format!(
+            "Expected {label} with keys conforming to {}: {}, got {}.",
+            keys.name,
+            python_set(&wanted),
+            python_set(&given)
+        ));
+    }
     let mut fitted: Vec<(String, Tensor, Vec<usize>)> = Vec::new();
-    for key in keys {
-        let here = with(&at, [Loc::Key(key.clone())]);
-        let raw = &obj[key.as_str()];
+    for key in paths {
         let Some((dtype, shape)) = reference(key) else {
             continue;
         };
-        let t = match schema::decode_as(raw, dtype, &opts.decode) {
+        let cast = match decoded.remove(key.as_str()) {
+            Some(t) => codec::cast(t, dtype).map_err(|e| e.msg),
+            None => Err(format!(
+                "Array dtype '{}' cannot be safely cast to '{dtype}'",
+                complex_dtype(&obj[key.as_str()]).unwrap_or("complex128")
+            )),
+        };
+        let t = match cast {
             Ok(t) => t,
-            Err(e) => {
-                errors.push(ValidationError::from_array(here, raw.clone(), e));
-                continue;
-            }
+            Err(msg) => return fail(format!("{label} '{key}': {msg}")),
         };
         match batch::fit_vector(t, &shape, &opts.batch_limits()) {
             Ok((t, b)) => fitted.push((key.clone(), t, b)),
-            Err(msg) => errors.push(ValidationError::value_error(
-                here,
-                Value::Null,
-                &format!("`{key}` {msg}"),
-            )),
+            Err(msg) => return fail(format!("`{key}` {msg}")),
         }
-    }
-    let to_validation = |e: batch::BatchError| {
-        let here = match e.key {
-            Some(key) => with(&at, [Loc::Key(key)]),
-            None => at.clone(),
-        };
-        ValidationError::value_error(here, Value::Null, &e.msg)
-    };
-    if !errors.is_empty() {
-        // Still report disagreeing batch shapes among the entries that did fit.
-        let shapes = fitted.iter().map(|(k, _, b)| (k.as_str(), b.as_slice()));
-        if let Err(more) = batch::common_batch(shapes) {
-            errors.extend(more.into_iter().map(to_validation));
-        }
-        return None;
     }
     match batch::assemble(name, fitted, &opts.batch_limits()) {
         Ok((vectors, batch)) => Some(Directions { vectors, batch }),
         Err(more) => {
-            errors.extend(more.into_iter().map(to_validation));
-            None
+            let msg = more.into_iter().next().map_or_else(String::new, |e| e.msg);
+            fail(msg)
         }
     }
 }
@@ -599,6 +633,7 @@ pub fn handle(
                 ["inputs", "jvp_inputs", "jvp_outputs", "tangent_vector"],
             )?;
             let tree = schema::validate_inputs(info, v[0], &opts.decode, &body_loc)?;
+            let before = errors.len();
             let ins = path_set(
                 v[1],
                 "jvp_inputs",
@@ -619,19 +654,16 @@ pub fn handle(
                 Some(Leaf::Tensor(t)) => Some((t.dtype(), Reference::Actual(t.shape().to_vec()))),
                 _ => None,
             };
-            let dirs = if errors.is_empty() {
-                directions(
-                    v[3],
-                    "tangent_vector",
-                    "jvp_inputs",
-                    &ins,
-                    reference,
-                    opts,
-                    &mut errors,
-                )
-            } else {
-                None
+            let ins_valid = !errors[before..]
+                .iter()
+                .any(|e| e.loc.get(1) == Some(&Loc::from("jvp_inputs")));
+            let allowed = differentiable_templates(&info.inputs);
+            let keys = KeySet {
+                name: "jvp_inputs",
+                paths: ins_valid.then_some(ins.as_slice()),
+                allowed: &allowed,
             };
+            let dirs = directions(v[3], "tangent_vector", keys, reference, opts, &mut errors);
             let dirs = match dirs {
                 Some(d) if errors.is_empty() => d,
                 _ => return Err(ValidationErrors(errors).into()),
@@ -668,6 +700,7 @@ pub fn handle(
                 &opts.decode,
                 &mut errors,
             );
+            let before = errors.len();
             let outs = path_set(
                 v[2],
                 "vjp_outputs",
@@ -676,13 +709,17 @@ pub fn handle(
                 &opts.decode,
                 &mut errors,
             );
-            if !errors.is_empty() {
-                return Err(ValidationErrors(errors).into());
-            }
-            // Any-rank outputs have no declared rank to split a batch by: ask for their shapes.
-            let needs_actual = outs
-                .iter()
-                .any(|o| matches!(output_spec(info, o), Some(ShapeSpec::AnyRank)));
+            let outs_valid = errors.len() == before;
+            // Outputs of any rank or with a free dimension have no declared shape to check a
+            // cotangent against (a wrong length would reach the guest, a size-1 dimension could
+            // not broadcast): ask for their shapes, only for an otherwise valid request, since
+            // that may run the guest.
+            let needs_actual = errors.is_empty()
+                && outs.iter().any(|o| match output_spec(info, o) {
+                    Some(ShapeSpec::AnyRank) => true,
+                    Some(ShapeSpec::Ranked(dims)) => dims.contains(&Dim::Any),
+                    None => false,
+                });
             // A native abstract_eval is cheap; otherwise apply on the real inputs tells the
             // shapes (apply on zeros could fail where the real inputs do not).
             let actual = match (needs_actual, runtime.route(Endpoint::AbstractEval)) {
@@ -706,15 +743,13 @@ pub fn handle(
                 }
                 Some((spec.dtype, Reference::Declared(spec.shape.clone())))
             };
-            let dirs = directions(
-                v[3],
-                "cotangent_vector",
-                "vjp_outputs",
-                &outs,
-                reference,
-                opts,
-                &mut errors,
-            );
+            let allowed = differentiable_templates(&info.outputs);
+            let keys = KeySet {
+                name: "vjp_outputs",
+                paths: outs_valid.then_some(outs.as_slice()),
+                allowed: &allowed,
+            };
+            let dirs = directions(v[3], "cotangent_vector", keys, reference, opts, &mut errors);
             let dirs = match dirs {
                 Some(d) if errors.is_empty() => d,
                 _ => return Err(ValidationErrors(errors).into()),

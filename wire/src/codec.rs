@@ -26,8 +26,13 @@ use serde_json::{Map, Number, Value, json};
 use tesseract_model::path::{self as tree_path, Segment};
 use tesseract_model::{AbstractLeaf, DType, Data, Leaf, Plain, ShapeDType, Tensor};
 
+mod narrow;
+mod nonfinite;
 #[cfg(test)]
 mod tests;
+
+use narrow::WireDType;
+pub use nonfinite::{marker_value, python_tokens};
 
 /// Error kind for a buffer that cannot be decoded (bad base64, bad lz4, wrong length, ...).
 pub const ARRAY_DECODE_ERROR: &str = "array_decode_error";
@@ -183,7 +188,6 @@ impl DecodeOptions {
     }
 }
 
-
 /// Why an array could not be decoded or cast. `kind` is tesseract-core's error type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{msg}")]
@@ -222,6 +226,20 @@ impl ArrayError {
             ARRAY_DECODE_ERROR,
             format!("Invalid encoded array: {error}"),
             json!({ "error": error }),
+        )
+    }
+
+    /// An object that is not a valid encoded array (unknown or missing keys, a dtype that
+    /// reaches no real dtype, ...). Upstream's encoded-array model then fails and the object is
+    /// read as plain data, which is non-numeric: `array_non_numeric`, with the reason added.
+    fn not_encoded(reason: impl Into<String>) -> ArrayError {
+        ArrayError::new(
+            ARRAY_NON_NUMERIC,
+            format!(
+                "Could not parse value as a numeric array (contains non-numeric data): {}",
+                reason.into()
+            ),
+            json!({}),
         )
     }
 
@@ -320,10 +338,6 @@ pub fn checked_numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
-fn byte_len(shape: &[usize], dtype: DType) -> Option<usize> {
-    checked_numel(shape)?.checked_mul(dtype.size_bytes())
-}
-
 /// numpy's tuple repr, used in messages so they read like tesseract-core's: `()`, `(3,)`,
 /// `(2, 3)`.
 pub fn py_shape(shape: &[usize]) -> String {
@@ -386,7 +400,11 @@ pub fn decode_array(value: &Value, opts: &DecodeOptions) -> Result<Tensor, Array
         _ => {
             let t = decode_bare(value)?;
             // Already parsed JSON, so nothing large was allocated; it still counts.
-            opts.charge(t.shape(), t.dtype(), t.len().saturating_mul(t.dtype().size_bytes()))?;
+            opts.charge(
+                t.shape(),
+                t.dtype(),
+                t.len().saturating_mul(t.dtype().size_bytes()),
+            )?;
             Ok(t)
         }
     }
@@ -394,7 +412,7 @@ pub fn decode_array(value: &Value, opts: &DecodeOptions) -> Result<Tensor, Array
 
 /// An object is taken as an encoded array if it uses any of the model's keys; any other
 /// object is just non-numeric data, which is what numpy would make of it.
-fn looks_encoded(map: &Map<String, Value>) -> bool {
+pub(crate) fn looks_encoded(map: &Map<String, Value>) -> bool {
     ["object_type", "shape", "dtype", "data"]
         .iter()
         .any(|k| map.contains_key(*k))
@@ -403,10 +421,11 @@ fn looks_encoded(map: &Map<String, Value>) -> bool {
 fn decode_bare(value: &Value) -> Result<Tensor, ArrayError> {
     let (shape, data) = infer(value).map_err(|e| match e {
         InferError::NonNumeric => ArrayError::non_numeric(),
+        // numpy raises ValueError, which pydantic reports as a plain value_error.
         InferError::Ragged => ArrayError::new(
-            ARRAY_DECODE_ERROR,
-            "Could not parse value as an array: nested lists have inhomogeneous lengths",
-            json!({ "error": "inhomogeneous nested lists" }),
+            "value_error",
+            "Value error, setting an array element with a sequence: nested lists have inhomogeneous lengths",
+            json!({ "error": {} }),
         ),
         InferError::Array(e) => e,
     })?;
@@ -418,58 +437,60 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
         .keys()
         .find(|k| !["object_type", "shape", "dtype", "data"].contains(&k.as_str()))
     {
-        return Err(ArrayError::structure(format!(
+        return Err(ArrayError::not_encoded(format!(
             "extra key '{extra}' is not permitted"
         )));
     }
     match map.get("object_type") {
         None => {}
         Some(Value::String(s)) if s == "array" => {}
-        Some(_) => return Err(ArrayError::structure("'object_type' must be \"array\"")),
+        Some(_) => return Err(ArrayError::not_encoded("'object_type' must be \"array\"")),
     }
     let shape = parse_shape(
         map.get("shape")
-            .ok_or_else(|| ArrayError::structure("missing 'shape'"))?,
+            .ok_or_else(|| ArrayError::not_encoded("missing 'shape'"))?,
     )
-    .ok_or_else(|| ArrayError::structure("'shape' must be a list of non-negative integers"))?;
-    let dtype = match map.get("dtype") {
-        Some(Value::String(s)) => parse_dtype(s)?,
-        Some(_) => return Err(ArrayError::structure("'dtype' must be a string")),
-        None => return Err(ArrayError::structure("missing 'dtype'")),
+    .ok_or_else(|| ArrayError::not_encoded("'shape' must be a list of non-negative integers"))?;
+    let wire = match map.get("dtype") {
+        Some(Value::String(s)) => WireDType::parse(s)
+            .ok_or_else(|| ArrayError::not_encoded(format!("'{s}' is not a real numpy dtype")))?,
+        Some(_) => return Err(ArrayError::not_encoded("'dtype' must be a string")),
+        None => return Err(ArrayError::not_encoded("missing 'dtype'")),
     };
     let data = match map.get("data") {
         Some(Value::Object(d)) => d,
-        Some(_) => return Err(ArrayError::structure("'data' must be an object")),
-        None => return Err(ArrayError::structure("missing 'data'")),
+        Some(_) => return Err(ArrayError::not_encoded("'data' must be an object")),
+        None => return Err(ArrayError::not_encoded("missing 'data'")),
     };
     if let Some(extra) = data
         .keys()
         .find(|k| !["buffer", "encoding", "compression"].contains(&k.as_str()))
     {
-        return Err(ArrayError::structure(format!(
+        return Err(ArrayError::not_encoded(format!(
             "extra key 'data.{extra}' is not permitted"
         )));
     }
     let encoding = match data.get("encoding") {
         Some(Value::String(s)) => s.as_str(),
-        Some(_) => return Err(ArrayError::structure("'data.encoding' must be a string")),
-        None => return Err(ArrayError::structure("missing 'data.encoding'")),
+        Some(_) => return Err(ArrayError::not_encoded("'data.encoding' must be a string")),
+        None => return Err(ArrayError::not_encoded("missing 'data.encoding'")),
     };
     let lz4 = match data.get("compression") {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) if s == "lz4" => true,
         Some(other) => {
-            return Err(ArrayError::structure(format!(
+            return Err(ArrayError::not_encoded(format!(
                 "unsupported compression {other}; expected null or \"lz4\""
             )));
         }
     };
     let buffer = data
         .get("buffer")
-        .ok_or_else(|| ArrayError::structure("missing 'data.buffer'"))?;
+        .ok_or_else(|| ArrayError::not_encoded("missing 'data.buffer'"))?;
     // Checked before touching the buffer so that a huge declared shape cannot drive any
     // allocation below.
-    let Some(nbytes) = byte_len(&shape, dtype) else {
+    let dtype = wire.holder();
+    let Some(nbytes) = checked_numel(&shape).and_then(|n| n.checked_mul(wire.size_bytes())) else {
         return Err(ArrayError::structure(format!(
             "shape {} has more elements than this server can address",
             py_shape(&shape)
@@ -478,17 +499,17 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
     opts.charge(&shape, dtype, nbytes)?;
 
     let data = match encoding {
-        "json" | "raw" => {
+        "json" => {
             if lz4 {
-                return Err(ArrayError::structure(
+                return Err(ArrayError::not_encoded(
                     "json-encoded buffers cannot be compressed",
                 ));
             }
-            decode_json_buffer(buffer, &shape, dtype, encoding)?
+            decode_json_buffer(buffer, &shape, wire, encoding)?
         }
         "base64" => {
             let Value::String(text) = buffer else {
-                return Err(ArrayError::decode(encoding, "buffer must be a string"));
+                return Err(ArrayError::not_encoded("'data.buffer' must be a string"));
             };
             let bytes = decode_base64(text, if lz4 { None } else { Some(nbytes) })?;
             let bytes = if lz4 {
@@ -496,16 +517,16 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
             } else {
                 bytes
             };
-            data_from_le_bytes(dtype, &bytes, nbytes)
+            wire.read_le_bytes(&bytes, nbytes)
                 .map_err(|e| ArrayError::decode(encoding, e))?
         }
         "binref" => {
             let Value::String(text) = buffer else {
-                return Err(ArrayError::decode(encoding, "buffer must be a string"));
+                return Err(ArrayError::not_encoded("'data.buffer' must be a string"));
             };
             let bytes = read_binref(text, lz4, nbytes, opts)
                 .map_err(|e| ArrayError::decode(encoding, e))?;
-            data_from_le_bytes(dtype, &bytes, nbytes)
+            wire.read_le_bytes(&bytes, nbytes)
                 .map_err(|e| ArrayError::decode(encoding, e))?
         }
         "cuda_ipc" => {
@@ -515,7 +536,7 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
             ));
         }
         other => {
-            return Err(ArrayError::structure(format!(
+            return Err(ArrayError::not_encoded(format!(
                 "unknown encoding '{other}'; expected one of json, base64, binref"
             )));
         }
@@ -536,7 +557,7 @@ fn parse_shape(value: &Value) -> Option<Vec<usize>> {
 fn decode_json_buffer(
     buffer: &Value,
     shape: &[usize],
-    dtype: DType,
+    wire: WireDType,
     encoding: &str,
 ) -> Result<Data, ArrayError> {
     let (found, data) = infer(buffer).map_err(|e| match e {
@@ -556,7 +577,7 @@ fn decode_json_buffer(
             ),
         ));
     }
-    convert(data, dtype, CastMode::Unsafe)
+    wire.fit_json(convert(data, wire.holder(), CastMode::Unsafe)?)
 }
 
 /// Decodes strict, padded standard base64. When the plain byte length is known, it is checked
@@ -800,7 +821,10 @@ fn infer(value: &Value) -> Result<(Vec<usize>, Data), InferError> {
     let has_int = leaves
         .iter()
         .any(|s| matches!(s, Scalar::Int(_) | Scalar::Big(_)));
-    let data = if has_float || leaves.is_empty() {
+    // Integers beyond int64 make numpy's dtype uint64, which only a float target takes
+    // whole; float64 holds them as numpy would cast them (int targets get a range error).
+    let has_big = leaves.iter().any(|s| matches!(s, Scalar::Big(_)));
+    let data = if has_float || has_big || leaves.is_empty() {
         Data::Float64(
             leaves
                 .iter()
@@ -872,6 +896,10 @@ fn scalar(value: &Value) -> Result<Scalar, InferError> {
                 n.as_f64().map(Scalar::Float).ok_or(InferError::NonNumeric)
             }
         }
+        // NaN and ±Infinity, which Python's JSON parser accepts (see `nonfinite`).
+        Value::String(s) => marker_value(s)
+            .map(Scalar::Float)
+            .ok_or(InferError::NonNumeric),
         _ => Err(InferError::NonNumeric),
     }
 }

@@ -245,7 +245,56 @@ pub fn decode_for_spec(
     spec: &ArraySpec,
     opts: &DecodeOptions,
 ) -> Result<Tensor, ArrayError> {
+    if let Value::Object(map) = value
+        && codec::looks_encoded(map)
+    {
+        encoded_fits_spec(map, spec)?;
+    }
     conform(codec::decode_array(value, opts)?, spec)
+}
+
+/// tesseract-core types an encoded array's `shape` and `dtype` from the declared array (the
+/// rank, each fixed size N as 1 or N, the dtypes that cast to the declared one). An object
+/// outside those types fails the encoded-array model and is then read as plain data, which
+/// is non-numeric; so these are `array_non_numeric`, not shape or dtype errors.
+fn encoded_fits_spec(
+    map: &serde_json::Map<String, Value>,
+    spec: &ArraySpec,
+) -> Result<(), ArrayError> {
+    let not_encoded = |why: String| ArrayError {
+        kind: codec::ARRAY_NON_NUMERIC,
+        msg: format!("Could not parse value as a numeric array (contains non-numeric data): {why}"),
+        ctx: json!({}),
+    };
+    if let (ShapeSpec::Ranked(dims), Some(Value::Array(shape))) = (&spec.shape, map.get("shape")) {
+        if shape.len() != dims.len() {
+            return Err(not_encoded(format!(
+                "an encoded array of rank {} where rank {} is declared",
+                shape.len(),
+                dims.len()
+            )));
+        }
+        for (d, s) in dims.iter().zip(shape) {
+            if let (Dim::Fixed(n), Some(s)) = (d, s.as_u64())
+                && s != 1
+                && Some(s) != u64::try_from(*n).ok()
+            {
+                return Err(not_encoded(format!("size {s} where {n} is declared")));
+            }
+        }
+    }
+    if let Some(Value::String(name)) = map.get("dtype") {
+        let int = |n: &str| n.starts_with("int") || n.starts_with("uint");
+        let castable = codec::can_cast_same_kind(name, spec.dtype) == Some(true)
+            || (int(name) && int(spec.dtype.name()));
+        if !castable {
+            return Err(not_encoded(format!(
+                "dtype '{name}' does not cast to '{}'",
+                spec.dtype
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Decodes one array and casts it to `dtype`, without shape checks (used for tangents, whose
@@ -287,20 +336,48 @@ impl PlainType {
 /// A plain value's type failure: (kind, msg).
 type PlainError = (&'static str, &'static str);
 
-/// Converts a plain value as pydantic's lax JSON validation would for these types: integers
-/// accept floats without a fractional part, numbers accept integers.
+/// Converts a plain value as pydantic's lax validation in Python mode does (FastAPI validates
+/// the parsed body that way): booleans also from 0/1 and the strings `true`/`false`/`yes`/
+/// `no`/`on`/`off`/`t`/`f`/`y`/`n`/`1`/`0`; integers also from integral floats, booleans and
+/// numeric strings; numbers also from integers, booleans and numeric strings.
 fn plain_value(ty: PlainType, value: &Value) -> Result<Plain, PlainError> {
     const INT_TYPE: PlainError = ("int_type", "Input should be a valid integer");
+    const INT_PARSING: PlainError = (
+        "int_parsing",
+        "Input should be a valid integer, unable to parse string as an integer",
+    );
+    const BOOL_PARSING: PlainError = (
+        "bool_parsing",
+        "Input should be a valid boolean, unable to interpret input",
+    );
     match ty {
-        PlainType::Bool => value
-            .as_bool()
-            .map(Plain::Bool)
-            .ok_or(("bool_type", "Input should be a valid boolean")),
+        PlainType::Bool => match value {
+            Value::Bool(b) => Ok(Plain::Bool(*b)),
+            Value::Number(n) => match n.as_f64() {
+                Some(0.0) => Ok(Plain::Bool(false)),
+                Some(1.0) => Ok(Plain::Bool(true)),
+                _ => Err(BOOL_PARSING),
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "0" | "off" | "f" | "false" | "n" | "no" => Ok(Plain::Bool(false)),
+                "1" | "on" | "t" | "true" | "y" | "yes" => Ok(Plain::Bool(true)),
+                _ => Err(BOOL_PARSING),
+            },
+            _ => Err(("bool_type", "Input should be a valid boolean")),
+        },
         PlainType::Int => match value {
+            Value::Bool(b) => Ok(Plain::Int(i64::from(*b))),
+            // An integer literal beyond 64 bits (see `codec::python_tokens`).
+            Value::String(s) if s.starts_with('\u{0}') => Err(INT_TYPE),
+            Value::String(s) => {
+                let t = s.trim().replace('_', "");
+                t.parse::<i64>().map(Plain::Int).map_err(|_| INT_PARSING)
+            }
             Value::Number(n) => {
                 if let Some(i) = n.as_i64() {
                     Ok(Plain::Int(i))
                 } else if n.is_u64() {
+                    // Python ints are unbounded; components take 64-bit integers.
                     Err(INT_TYPE)
                 } else {
                     let f = n.as_f64().ok_or(INT_TYPE)?;
@@ -320,10 +397,22 @@ fn plain_value(ty: PlainType, value: &Value) -> Result<Plain, PlainError> {
             }
             _ => Err(INT_TYPE),
         },
-        PlainType::Number => value
-            .as_f64()
-            .map(Plain::Float)
-            .ok_or(("float_type", "Input should be a valid number")),
+        PlainType::Number => match value {
+            Value::Bool(b) => Ok(Plain::Float(f64::from(u8::from(*b)))),
+            Value::String(s) => codec::marker_value(s)
+                .map(Plain::Float)
+                .map_or_else(|| s.trim().parse::<f64>().map(Plain::Float), Ok)
+                .map_err(|_| {
+                    (
+                        "float_parsing",
+                        "Input should be a valid number, unable to parse string as a number",
+                    )
+                }),
+            _ => value
+                .as_f64()
+                .map(Plain::Float)
+                .ok_or(("float_type", "Input should be a valid number")),
+        },
         PlainType::Str => value
             .as_str()
             .map(|s| Plain::Text(s.to_owned()))
@@ -512,10 +601,10 @@ fn abstract_array(value: &Value, spec: &ArraySpec) -> Result<ShapeDType, Vec<Lea
     let Value::Object(map) = value else {
         return Err(vec![err(
             Vec::new(),
-            "model_type",
-            "Input should be a valid dictionary or instance of ShapeDType".into(),
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from".into(),
             value,
-            Some(json!({ "class_name": "ShapeDType" })),
+            None,
         )]);
     };
     let mut errors = Vec::new();
@@ -577,32 +666,24 @@ fn abstract_array(value: &Value, spec: &ArraySpec) -> Result<ShapeDType, Vec<Lea
             value,
             None,
         )),
-        Some(Value::String(name)) => match codec::can_cast_same_kind(name, spec.dtype) {
-            Some(true) => {}
-            Some(false) => {
-                let msg = format!(
-                    "Array dtype '{name}' cannot be safely cast to '{}'",
-                    spec.dtype
-                );
-                let ctx = json!({ "actual_dtype": name, "expected_dtype": spec.dtype.name() });
-                errors.push(err(
-                    Vec::new(),
-                    codec::ARRAY_DTYPE_MISMATCH,
-                    msg,
-                    value,
-                    Some(ctx),
-                ));
-            }
-            None => {
-                if let Err(e) = codec::parse_dtype(name) {
-                    let input = Value::String(name.clone());
-                    errors.push(LeafError {
-                        sub: vec!["dtype".into()],
-                        ..LeafError::array(&input, e)
-                    });
-                }
-            }
-        },
+        Some(Value::String(name)) if codec::NUMPY_DTYPES.contains(&name.as_str()) => {}
+        Some(Value::String(name)) => {
+            let quoted: Vec<String> = codec::NUMPY_DTYPES
+                .iter()
+                .map(|d| format!("'{d}'"))
+                .collect();
+            let expected = match quoted.split_last() {
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            errors.push(err(
+                vec!["dtype".into()],
+                "literal_error",
+                format!("Input should be {expected}"),
+                &Value::String(name.clone()),
+                Some(json!({ "expected": expected })),
+            ));
+        }
         Some(other) => {
             errors.push(err(
                 vec!["dtype".into()],
@@ -612,6 +693,10 @@ fn abstract_array(value: &Value, spec: &ArraySpec) -> Result<ShapeDType, Vec<Lea
                 None,
             ));
         }
+    }
+    // As pydantic: the ShapeDType validator (shape, then dtype) runs only on a valid model.
+    if !errors.is_empty() {
+        return Err(errors);
     }
 
     // tesseract-core reports abstract shape mismatches through a plain ValueError.
@@ -633,6 +718,22 @@ fn abstract_array(value: &Value, spec: &ArraySpec) -> Result<ShapeDType, Vec<Lea
             None
         }
     });
+    if let (Some(_), Some(Value::String(name))) = (&target, map.get("dtype"))
+        && codec::can_cast_same_kind(name, spec.dtype) == Some(false)
+    {
+        let msg = format!(
+            "Array dtype '{name}' cannot be safely cast to '{}'",
+            spec.dtype
+        );
+        let ctx = json!({ "actual_dtype": name, "expected_dtype": spec.dtype.name() });
+        errors.push(err(
+            Vec::new(),
+            codec::ARRAY_DTYPE_MISMATCH,
+            msg,
+            value,
+            Some(ctx),
+        ));
+    }
     match target {
         Some(shape) if errors.is_empty() => Ok(ShapeDType {
             shape,
@@ -702,17 +803,13 @@ impl<S: Sink> Walker<'_, S> {
 
     fn model(&mut self, node: &Node<'_>, value: &Value) {
         let Value::Object(map) = value else {
-            let class = if node.template.is_empty() {
-                "InputSchema".to_owned()
-            } else {
-                format!("InputSchema.{}", node.template)
-            };
-            let msg = format!("Input should be a valid dictionary or instance of {class}");
+            // FastAPI validates the parsed body in Python mode, where pydantic names this
+            // `model_attributes_type` (`model_type` is the JSON-mode name).
             return self.error(
-                "model_type",
-                msg,
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
                 value,
-                Some(json!({ "class_name": class })),
+                None,
             );
         };
         for (name, child) in &node.fields {

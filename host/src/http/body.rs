@@ -16,10 +16,11 @@ use crate::codec::DecodeLimits;
 use crate::schema::{Loc, ValidationError};
 
 /// Whether a `Content-Type` means JSON: `application/json` or `application/*+json`, with any
-/// parameters. A missing header counts as JSON, as FastAPI does.
+/// parameters. A missing header does not: FastAPI's `strict_content_type` (on by default)
+/// reads such a body as bytes.
 fn is_json(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else {
-        return true;
+        return false;
     };
     let essence = ct
         .split(';')
@@ -239,9 +240,12 @@ pub fn parse(
     limits: &DecodeLimits,
 ) -> Result<Value, ApiError> {
     let text = String::from_utf8_lossy(bytes);
-    if !is_json(content_type) {
+    // FastAPI looks at the content type only for a non-empty body.
+    if !bytes.is_empty() && !is_json(content_type) {
         return Ok(Value::String(text.into_owned()));
     }
+    // Python's JSON accepts NaN, Infinity and -Infinity; see `codec::python_tokens`.
+    let bytes: &[u8] = &crate::codec::python_tokens(bytes);
     if bytes.is_empty() {
         return Err(ApiError::invalid(ValidationError::missing(
             loc(&["body"]),
@@ -257,5 +261,12 @@ pub fn parse(
             ctx: Some(json!({ "error": msg })),
         }));
     }
-    serde_json::from_slice(bytes).map_err(|e| json_invalid(&text, &e))
+    match serde_json::from_slice(bytes).map_err(|e| json_invalid(&text, &e))? {
+        // FastAPI takes a JSON `null` body for no body at all.
+        Value::Null => Err(ApiError::invalid(ValidationError::missing(
+            loc(&["body"]),
+            Value::Null,
+        ))),
+        value => Ok(value),
+    }
 }
