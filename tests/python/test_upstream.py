@@ -343,6 +343,13 @@ def build_corpus() -> None:
     case("vectoradd", "apply", "rank-2", {"inputs": {"a": [[1, 2, 3]], "b": [4, 5, 6]}})
     case("vectoradd", "apply", "rank-0", {"inputs": {"a": 1.0, "b": [4, 5, 6]}})
     case("vectoradd", "apply", "lengths-differ", {"inputs": {"a": [1, 2, 3], "b": [4, 5]}})
+    case("vectoradd", "apply", "rank-2-base64",
+         {"inputs": {"a": b64_array(np.ones((2, 3)), "float32"), "b": [4, 5, 6]}})  # fmt: skip
+    case("vectoradd", "apply", "rank-2-json-encoded",
+         {"inputs": {"a": json_array(np.ones((2, 3)), "float32"), "b": [4, 5, 6]}})  # fmt: skip
+    case("steady-state", "vector_jacobian_product", "cotangent-key-not-differentiable",
+         {"inputs": SS, "vjp_inputs": ["f"], "vjp_outputs": ["u"],
+          "cotangent_vector": {"iterations": 1.0}})  # fmt: skip
     case("vectoradd", "apply", "ragged", {"inputs": {"a": [[1, 2], [3]], "b": [1, 2]}})
     case("rosenbrock", "apply", "scalar-as-list", {"inputs": {"x": [0.5], "y": 1.0}})
     case("rosenbrock", "apply", "scalar-shape-1",
