@@ -278,3 +278,20 @@ fn the_table_has_one_row_per_check_and_a_summary() {
     assert_eq!(summary, json["summary"]);
     assert!(summary.starts_with("rosenbrock 0.1.0: "), "{summary}");
 }
+
+#[test]
+fn the_server_answers_a_broken_contract_with_a_500_naming_it() {
+    use tesseract_wasm::planner::Endpoint;
+    use tesseract_wasm::request::{CodecOptions, handle};
+
+    let runtime = crate::support::runtime(BAD_UNDECLARED_OUTPUT);
+    let body = json!({"inputs": {"x": [1.0, 2.0], "w": 0.5}});
+    let err = handle(&runtime, Endpoint::Apply, &body, &CodecOptions::default())
+        .expect_err("an undeclared output is the component's fault");
+    assert_eq!(err.status(), 500);
+    let detail = err.body()["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        detail.contains("broke its contract") && detail.contains("undeclared output `z`"),
+        "{detail}"
+    );
+}
