@@ -55,23 +55,35 @@ impl Limits {
     }
 }
 
-/// Instance slots in the pool: bounds how many guest calls can be live at once.
-const POOL_INSTANCES: u32 = 256;
+/// Instance slots in the pool when the caller does not size it: bounds how many guest calls
+/// can be live at once. `serve` sizes its pool to what its limits let run at once instead
+/// ([`Engine::with_pool`]).
+pub const POOL_INSTANCES: u32 = 256;
 
-/// Builds the wasmtime configuration every component is compiled and run with.
+/// Builds the wasmtime configuration every component is compiled and run with, with
+/// [`POOL_INSTANCES`] slots.
+pub fn config(limits: &Limits) -> Config {
+    config_with_pool(limits, POOL_INSTANCES)
+}
+
+/// As [`config`], with `instances` slots.
 ///
 /// The pool reserves address space (not memory) for each slot, sized to the memory cap.
-pub fn config(limits: &Limits) -> Config {
+pub fn config_with_pool(limits: &Limits, instances: u32) -> Config {
+    let instances = instances.max(1);
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(POOL_INSTANCES)
-        .total_core_instances(POOL_INSTANCES * 4)
-        .total_memories(POOL_INSTANCES * 2)
-        .total_tables(POOL_INSTANCES * 4)
-        .total_stacks(POOL_INSTANCES)
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(4))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(4))
+        .total_stacks(instances)
         .max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX));
     // No `linear_memory_keep_resident`: zeroing kept pages on every reuse made instantiation
     // ~2.5x dearer (19 µs vs 51 µs per call for rosenbrock, `tesseract-wasm-bench core`), which
     // every call pays, while only calls moving megabytes gain from resident pages.
+    if let Some(k) = std::env::var("TWK_KEEP").ok().and_then(|v| v.parse::<usize>().ok()) {
+        pool.linear_memory_keep_resident(k);
+    }
     let mut cfg = Config::new();
     cfg.epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -152,6 +164,15 @@ impl Engine {
     /// # Errors
     /// When the limits are out of range or wasmtime rejects the configuration.
     pub fn new(options: EngineOptions) -> Result<Engine, EngineError> {
+        Engine::with_pool(options, POOL_INSTANCES)
+    }
+
+    /// As [`Engine::new`], with `instances` slots in the instance pool: more calls than that
+    /// live at once fail with [`crate::sandbox::CallError::Busy`].
+    ///
+    /// # Errors
+    /// As [`Engine::new`].
+    pub fn with_pool(options: EngineOptions, instances: u32) -> Result<Engine, EngineError> {
         let limits = options.limits;
         if limits.max_memory_bytes == 0 || limits.timeout.is_zero() || limits.loop_parallelism == 0
         {
@@ -164,7 +185,7 @@ impl Engine {
                 "wasm32 memories cannot exceed 4 GiB".into(),
             ));
         }
-        let engine = wasmtime::Engine::new(&config(&limits))
+        let engine = wasmtime::Engine::new(&config_with_pool(&limits, instances))
             .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)

@@ -10,6 +10,7 @@ mod cache;
 mod check;
 mod cli;
 mod derived;
+mod evil;
 mod examples;
 mod guests;
 mod hostile;

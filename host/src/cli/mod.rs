@@ -101,7 +101,16 @@ struct EngineArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "TESSERACT_WASM_TIMEOUT", help_heading = "Limits")]
     timeout: std::time::Duration,
 
-    /// Parallel fresh instances a looped batch may use [default: number of cores]
+    /// Guest stdout and stderr bytes kept for the log, per call and stream
+    ///
+    /// The rest is dropped; the guest still sees its writes succeed. Takes a K, M or G
+    /// suffix.
+    #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size, env = "TESSERACT_WASM_MAX_GUEST_OUTPUT", help_heading = "Limits")]
+    max_guest_output: u64,
+
+    /// Parallel fresh instances one looped batch may use [default: number of cores]
+    ///
+    /// Bounds what one request takes from the others.
     #[arg(
         long,
         value_name = "N",
@@ -134,9 +143,15 @@ struct EngineArgs {
 
 impl EngineArgs {
     fn engine(&self) -> anyhow::Result<crate::engine::Engine> {
+        self.engine_with_pool(crate::engine::POOL_INSTANCES)
+    }
+
+    /// The engine, with `instances` slots in its instance pool.
+    fn engine_with_pool(&self, instances: u32) -> anyhow::Result<crate::engine::Engine> {
         let mut limits = crate::engine::Limits {
             max_memory_bytes: self.max_memory,
             timeout: self.timeout,
+            max_output_bytes: usize::try_from(self.max_guest_output).unwrap_or(usize::MAX),
             ..Default::default()
         };
         if let Some(n) = self.loop_parallelism {
@@ -149,8 +164,11 @@ impl EngineArgs {
                 .clone()
                 .or_else(crate::cache::Cache::default_dir)
         };
-        crate::engine::Engine::new(crate::engine::EngineOptions { limits, cache_dir })
-            .context("cannot start the wasm engine")
+        crate::engine::Engine::with_pool(
+            crate::engine::EngineOptions { limits, cache_dir },
+            instances,
+        )
+        .context("cannot start the wasm engine")
     }
 
     fn runtime(

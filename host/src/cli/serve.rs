@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::{EngineArgs, parse_size};
+use super::{EngineArgs, WireArgs, parse_duration, parse_size};
 use crate::codec::Compression;
-use crate::http::{self, AppState, HttpLimits, ServeOptions, WireFormat};
+use crate::http::{self, AppState, ConnectionLimits, HttpLimits, ServeOptions, WireFormat};
 
 fn parse_format(text: &str) -> Result<WireFormat, String> {
     WireFormat::from_name(text).ok_or_else(|| {
@@ -29,6 +29,10 @@ fn parse_body_size(text: &str) -> Result<usize, String> {
     let n = parse_size(text)?;
     usize::try_from(n).map_err(|_| format!("size {text:?} is too large for this machine"))
 }
+
+/// The most instance slots `serve` will reserve address space for (each reserves
+/// --max-memory plus guard pages of virtual memory, not physical memory).
+const MAX_POOL_INSTANCES: u32 = 4096;
 
 fn default_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -128,11 +132,12 @@ pub struct Serve {
 
     /// Requests that may wait for a computation slot
     ///
-    /// One more gets 503 with Retry-After at once, instead of an ever longer queue.
+    /// One more gets 503 with Retry-After at once, instead of an ever longer queue. A
+    /// waiting request holds its body, so this times --max-body-size bounds that memory.
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 64,
+        default_value_t = 16,
         env = "TESSERACT_WASM_MAX_QUEUE",
         help_heading = "Limits"
     )]
@@ -142,14 +147,42 @@ pub struct Serve {
     ///
     /// Larger requests get 413, before the body is read when Content-Length says so. Takes
     /// a K, M or G suffix (powers of 1024), e.g. 512K.
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_body_size, env = "TESSERACT_WASM_MAX_BODY_SIZE", help_heading = "Limits")]
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_body_size, env = "TESSERACT_WASM_MAX_BODY_SIZE", help_heading = "Limits")]
     max_body_size: usize,
+
+    /// Time a client has to send a request's headers
+    ///
+    /// Counted from when the server is ready to read them, so it also closes idle keep-alive
+    /// connections. A client that dribbles its headers (slow-loris) is disconnected.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, env = "TESSERACT_WASM_HEADER_TIMEOUT", help_heading = "Limits")]
+    header_timeout: std::time::Duration,
+
+    /// Time a client has to send a request's body once its headers are in
+    ///
+    /// Past it the answer is 408 and the connection is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, env = "TESSERACT_WASM_BODY_TIMEOUT", help_heading = "Limits")]
+    body_timeout: std::time::Duration,
+
+    /// Open connections at once
+    ///
+    /// Further clients wait in the kernel's accept queue until one closes.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 512,
+        env = "TESSERACT_WASM_MAX_CONNECTIONS",
+        help_heading = "Limits"
+    )]
+    max_connections: usize,
 
     /// Most (co)tangents one jvp/vjp request may carry (the product of its batch axes)
     ///
     /// A larger batch gets a 422 naming the limit.
     #[arg(long, value_name = "N", default_value_t = crate::request::DEFAULT_MAX_BATCH, env = "TESSERACT_WASM_MAX_BATCH", help_heading = "Limits")]
     max_batch: usize,
+
+    #[command(flatten)]
+    wire: WireArgs,
 
     #[command(flatten)]
     engine: EngineArgs,
@@ -178,7 +211,6 @@ async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: no new connections; waiting for requests in flight");
 }
 
 impl Serve {
@@ -186,9 +218,33 @@ impl Serve {
         if self.max_concurrency == Some(0) {
             bail!("--max-concurrency must be at least 1");
         }
+        if self.max_connections == 0 {
+            bail!("--max-connections must be at least 1");
+        }
+        let max_concurrency = self.max_concurrency.unwrap_or_else(default_concurrency);
+        let loop_parallelism = self
+            .engine
+            .loop_parallelism
+            .unwrap_or_else(default_concurrency);
+        // Every running request uses at most `loop_parallelism` instances at once, so this
+        // many slots never run out; the spare one is for loading.
+        let wanted = max_concurrency
+            .saturating_mul(loop_parallelism)
+            .saturating_add(1);
+        let instances = u32::try_from(wanted)
+            .unwrap_or(u32::MAX)
+            .min(MAX_POOL_INSTANCES);
+        if usize::try_from(instances).map_or(true, |n| n < wanted) {
+            tracing::warn!(
+                wanted,
+                instances,
+                "--max-concurrency × --loop-parallelism exceeds the instance pool: under full \
+                 load some calls will get 503; lower one of them"
+            );
+        }
         // The engine owns the epoch ticker that enforces deadlines: it lives as long as the
         // server.
-        let engine = self.engine.engine()?;
+        let engine = self.engine.engine_with_pool(instances)?;
         let runtime = self.engine.runtime(&engine, &self.file)?;
         let options = ServeOptions {
             output_format: self.output_format,
@@ -197,12 +253,23 @@ impl Serve {
             output_path: self.output_path,
             max_batch: self.max_batch,
         };
-        let state = AppState::new(runtime, options)?;
+        let state = AppState::with_limits(runtime, options, self.wire.limits())?;
         let limits = HttpLimits {
-            max_concurrency: self.max_concurrency.unwrap_or_else(default_concurrency),
+            max_concurrency,
             max_queued: self.max_queue,
             max_body_bytes: self.max_body_size,
+            body_read_timeout: self.body_timeout,
         };
+        let connections = ConnectionLimits {
+            header_read_timeout: self.header_timeout,
+            max_connections: self.max_connections,
+        };
+        tracing::info!(
+            max_concurrency,
+            loop_parallelism,
+            instances,
+            "instance pool sized to concurrency × loop parallelism"
+        );
         let app = http::router(state, &limits);
 
         let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -218,10 +285,8 @@ impl Serve {
             tracing::info!(%addr, "listening on http://{addr}");
             writeln!(out, "listening on http://{addr}")?;
             out.flush()?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("the server failed")
+            http::serve(listener, app, &connections, shutdown_signal()).await;
+            anyhow::Ok(())
         })?;
         Ok(0)
     }

@@ -26,6 +26,9 @@ pub enum ApiError {
     NotAcceptable(#[from] NotAcceptable),
     #[error("request body is larger than the server's limit")]
     TooLarge,
+    /// The client did not send its whole body within the body read timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// Every compute slot is busy and the queue is full.
     #[error("the server is at capacity")]
     Overloaded,
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -80,6 +84,9 @@ impl ApiError {
             ApiError::TooLarge => {
                 json!({ "detail": "Request body is larger than the server's --max-body-size" })
             }
+            ApiError::BodyTimeout => {
+                json!({ "detail": "the request body did not arrive within the server's --body-timeout" })
+            }
             ApiError::Overloaded => {
                 json!({ "detail": "the server is at capacity: every compute slot is busy and the queue is full; retry later" })
             }
@@ -105,6 +112,12 @@ impl IntoResponse for ApiError {
             tracing::debug!(status = status.as_u16(), error = %self, "request rejected");
         }
         let mut response = json_response(status, &self.body());
+        // The rest of the body may still be on its way: the connection cannot be reused.
+        if status == StatusCode::REQUEST_TIMEOUT {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -1,12 +1,14 @@
 //! Route handlers. Computations go through admission control onto a blocking thread; the
 //! other routes are answered from memory.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use serde_json::json;
 
 use super::error::{ApiError, json_response, loc};
@@ -38,14 +40,6 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&s
         .transpose()
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge
-    } else {
-        ApiError::Internal(format!("cannot read the request body: {rejection}"))
-    }
-}
-
 fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -71,7 +65,8 @@ fn compute_blocking(
         WireFormat::JsonBase64 | WireFormat::JsonBinref => OutputFormat::JsonBase64,
     };
     let opts = CodecOptions {
-        decode: app.inner.decode.clone(),
+        // A fresh element budget per request; clones would share one.
+        decode: app.inner.decode.for_request(),
         format: Format {
             output,
             compression: negotiated.compression,
@@ -100,15 +95,84 @@ fn compute_blocking(
     })
 }
 
+/// How reading a request body ended, when it did not end with the whole body.
+enum BodyFailure {
+    TooLarge,
+    TimedOut,
+    Broken(String),
+}
+
+impl From<BodyFailure> for ApiError {
+    fn from(f: BodyFailure) -> ApiError {
+        match f {
+            BodyFailure::TooLarge => ApiError::TooLarge,
+            BodyFailure::TimedOut => ApiError::BodyTimeout,
+            BodyFailure::Broken(e) => {
+                ApiError::Internal(format!("cannot read the request body: {e}"))
+            }
+        }
+    }
+}
+
+/// Reads `body` frame by frame, at most `max` bytes, until `deadline`. With `keep` false the
+/// bytes are counted and dropped: draining a refused request's body keeps its connection
+/// usable without holding the body.
+async fn read_body(
+    body: Body,
+    max: usize,
+    deadline: tokio::time::Instant,
+    keep: bool,
+) -> Result<Bytes, BodyFailure> {
+    let read = async move {
+        let mut body = body;
+        let mut kept = BytesMut::new();
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                if std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                {
+                    BodyFailure::TooLarge
+                } else {
+                    BodyFailure::Broken(chain(&e))
+                }
+            })?;
+            if let Ok(data) = frame.into_data() {
+                total = total.saturating_add(data.len());
+                if total > max {
+                    return Err(BodyFailure::TooLarge);
+                }
+                if keep {
+                    kept.extend_from_slice(&data);
+                }
+            }
+        }
+        Ok(kept.freeze())
+    };
+    tokio::time::timeout_at(deadline, read)
+        .await
+        .unwrap_or(Err(BodyFailure::TimedOut))
+}
+
+/// Admits, reads, validates, computes and encodes one request.
+///
+/// The order bounds memory: admission comes first (a refused request's body is drained, not
+/// kept), so only admitted requests hold a body; JSON is parsed on the blocking thread, so
+/// only running requests hold a parsed body.
 async fn compute_async(
     shared: Shared,
     endpoint: Endpoint,
     headers: HeaderMap,
     query: Result<Query<RunQuery>, QueryRejection>,
-    bytes: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    // The body is read before anything can fail, so the connection stays reusable.
-    let bytes = bytes.map_err(body_error)?;
+    let gate = &shared.gate;
+    let deadline = tokio::time::Instant::now() + gate.body_read_timeout;
+    let Ok(admitted) = gate.admitted.clone().try_acquire_owned() else {
+        read_body(body, gate.max_body_bytes, deadline, false).await?;
+        return Err(ApiError::Overloaded);
+    };
+    let bytes = read_body(body, gate.max_body_bytes, deadline, true).await?;
     let negotiated = if endpoint == Endpoint::AbstractEval {
         // abstract_eval returns shapes and dtypes only: always plain JSON, Accept ignored.
         Negotiated {
@@ -155,18 +219,12 @@ async fn compute_async(
             "run_id may only hold letters, digits, `-`, `_` and `.` (at most 128), since it names a directory",
         )));
     }
-    let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or(Some(""));
-    let value = body::parse(content_type, &bytes, &shared.app.inner.decode.limits)?;
-    drop(bytes);
+    let content_type = match header_str(&headers, header::CONTENT_TYPE) {
+        Ok(ct) => ct.map(str::to_owned),
+        Err(()) => Some(String::new()),
+    };
 
-    let admitted = shared
-        .gate
-        .admitted
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded)?;
-    let running = shared
-        .gate
+    let running = gate
         .running
         .clone()
         .acquire_owned()
@@ -176,6 +234,8 @@ async fn compute_async(
     let task = tokio::task::spawn_blocking(move || {
         // Held until the guest really finishes, even if the client has gone.
         let _permits = (admitted, running);
+        let value = body::parse(content_type.as_deref(), &bytes, &app.inner.decode.limits)?;
+        drop(bytes);
         compute_blocking(&app, endpoint, &value, negotiated, run_id)
     });
     let computed = match task.await {
@@ -202,9 +262,7 @@ pub(super) fn compute(endpoint: Endpoint) -> MethodRouter<Shared> {
         move |State(shared): State<Shared>,
               headers: HeaderMap,
               query: Result<Query<RunQuery>, QueryRejection>,
-              bytes: Result<Bytes, BytesRejection>| {
-            compute_async(shared, endpoint, headers, query, bytes)
-        },
+              body: Body| { compute_async(shared, endpoint, headers, query, body) },
     )
 }
 

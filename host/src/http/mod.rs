@@ -36,11 +36,13 @@ mod body;
 mod docs;
 mod error;
 mod handlers;
+mod listener;
 pub use tesseract_wire::negotiate;
 pub mod openapi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -50,6 +52,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use listener::{ConnectionLimits, serve};
 pub use negotiate::{Negotiated, Offer, WireFormat};
 
 use crate::codec::{Compression, DecodeLimits, DecodeOptions};
@@ -216,26 +219,33 @@ pub struct HttpLimits {
     /// By default 64.
     pub max_queued: usize,
     /// Largest request body, in bytes. Larger bodies get 413, before the body is read when
-    /// `Content-Length` says so. By default 64 MiB.
+    /// `Content-Length` says so. By default 32 MiB.
     pub max_body_bytes: usize,
+    /// Time a client has to send a request body once its headers are in; past it, 408 and
+    /// the connection is closed. By default 30 s.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for HttpLimits {
     fn default() -> HttpLimits {
         HttpLimits {
             max_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            max_queued: 64,
-            max_body_bytes: 64 << 20,
+            max_queued: 16,
+            max_body_bytes: 32 << 20,
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
 
 /// Admission control for computations: `admitted` counts running plus waiting requests,
-/// `running` the ones on a blocking thread.
+/// `running` the ones on a blocking thread. A request is admitted before its body is read,
+/// so at most `max_concurrency + max_queued` bodies are held at once.
 #[derive(Clone)]
 struct Gate {
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
+    max_body_bytes: usize,
+    body_read_timeout: Duration,
 }
 
 /// The router's state: the app plus its admission gate.
@@ -252,6 +262,8 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let gate = Gate {
         admitted: Arc::new(Semaphore::new(running.saturating_add(limits.max_queued))),
         running: Arc::new(Semaphore::new(running)),
+        max_body_bytes: limits.max_body_bytes,
+        body_read_timeout: limits.body_read_timeout,
     };
     let mut app = Router::new()
         .route("/health", get(handlers::health))

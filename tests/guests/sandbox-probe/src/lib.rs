@@ -2,11 +2,13 @@
 //! check the host's sandbox (deadline, memory cap, traps, stack, WASI capabilities, stdio).
 //!
 //! Input `mode` picks the behaviour, `n` parameterises it; output `report` says what happened
-//! (as `key=value` entries separated by `;`) and `x` carries a number.
+//! (as `key=value` entries separated by `;`), `x` carries a number, `v` (declared `[4]`) and
+//! `count` (declared int64) are zeros unless a mode breaks the output contract on purpose.
 
 use std::hint::black_box;
 use std::io::Write;
 
+use ndarray::Array1;
 use tesseract_guest::{DType, Error, Field, Inputs, Outputs, Plain, Schema, Tesseract};
 
 /// The probe. Apply-only.
@@ -31,9 +33,53 @@ fn recurse(depth: u64) -> u64 {
     black_box(recurse(depth + 1)) ^ depth
 }
 
+/// Spins for `ms` milliseconds of wall time: slow, but legal.
+fn spin(ms: usize) -> u64 {
+    let start = std::time::Instant::now();
+    let budget = std::time::Duration::from_millis(ms as u64);
+    let mut i: u64 = 0;
+    while start.elapsed() < budget {
+        i = black_box(i.wrapping_add(1));
+    }
+    i
+}
+
+/// The normal outputs around `report` and `x`.
+fn outputs(report: String, x: f64) -> Outputs {
+    Outputs::new()
+        .with_plain("report", Plain::Text(report))
+        .with_scalar("x", x)
+        .with_array("v", Array1::<f64>::zeros(4))
+        .with_scalar("count", 0i64)
+}
+
+/// Modes that return something their declared outputs do not allow (or, for `nonfinite`,
+/// values that are legal but awkward). `None` for the other modes.
+fn contract_mode(mode: &str, n: usize) -> Option<Outputs> {
+    let base = || outputs(format!("mode={mode}"), 0.0);
+    Some(match mode {
+        "nonfinite" => Outputs::new()
+            .with_plain("report", Plain::Text("mode=nonfinite".into()))
+            .with_scalar("x", f64::NAN)
+            .with_array(
+                "v",
+                Array1::from(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.5]),
+            )
+            .with_scalar("count", 0i64),
+        // int64 declared; NumPy's same_kind rule does not cast a float down to it.
+        "wrong_dtype" => base().with_scalar("count", 0.5f64),
+        "wrong_shape" => base().with_array("v", Array1::<f64>::zeros(3)),
+        "wrong_path" => base().with_scalar("undeclared", 1.0f64),
+        // `n` elements where 4 are declared.
+        "big_output" => base().with_array("v", Array1::<f64>::from_elem(n, 1.0)),
+        _ => return None,
+    })
+}
+
 fn run(mode: &str, n: usize) -> Result<(String, f64), Error> {
     match mode {
         "ok" => Ok(("mode=ok".to_owned(), n as f64)),
+        "slow" => Ok((format!("spun={}", spin(n).min(1)), n as f64)),
         "loop" => {
             let mut i: u64 = 0;
             loop {
@@ -102,31 +148,38 @@ impl Tesseract for SandboxProbe {
     fn schema() -> Schema {
         Schema::new("sandbox-probe", "0.1.0")
             .description("Misbehaves on request, to test the host's sandbox.")
-            .input(
-                Field::string("mode").description(
-                    "ok, loop, alloc, try_alloc, panic, fs, net, env, stdout or recurse.",
-                ),
-            )
-            .input(
-                Field::integer("n")
-                    .default(0)
-                    .description("Bytes for alloc, try_alloc and stdout."),
-            )
+            .input(Field::string("mode").description(
+                "ok, slow, loop, alloc, try_alloc, panic, fs, net, env, stdout, recurse, \
+                     nonfinite, wrong_dtype, wrong_shape, wrong_path or big_output.",
+            ))
+            .input(Field::integer("n").default(0).description(
+                "Bytes for alloc, try_alloc and stdout; milliseconds for slow; \
+                         elements for big_output.",
+            ))
             .output(
                 Field::string("report")
                     .description("What happened, as `key=value` entries separated by `;`."),
             )
             .output(Field::scalar("x", DType::Float64).description("A number the mode produced."))
+            .output(
+                Field::array("v", DType::Float64, [Some(4)])
+                    .description("Four numbers: zeros, or what a contract mode returns."),
+            )
+            .output(
+                Field::scalar("count", DType::Int64)
+                    .description("Zero, or what a contract mode returns."),
+            )
     }
 
     fn apply(&self, inputs: &Inputs) -> Result<Outputs, Error> {
         let mode = inputs.string("mode")?;
         let n = usize::try_from(inputs.integer("n")?)
             .map_err(|_| Error::invalid_input("`n` must be a non-negative size"))?;
+        if let Some(out) = contract_mode(mode, n) {
+            return Ok(out);
+        }
         let (report, x) = run(mode, n)?;
-        Ok(Outputs::new()
-            .with_plain("report", Plain::Text(report))
-            .with_scalar("x", x))
+        Ok(outputs(report, x))
     }
 }
 
