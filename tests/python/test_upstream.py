@@ -1056,3 +1056,110 @@ def test_every_intended_difference_is_exercised():
 def test_binref_inputs_were_written():
     # The corpus must really exercise binref (the files land in the shared --input-path).
     assert any("binref" in c.label for c in CORPUS) and BINREF_FILES
+
+
+# ---------------------------------------------------------------------------------------------
+# /openapi.json
+# ---------------------------------------------------------------------------------------------
+
+# Components compared whole; the rest of FastAPI's components are compared by name only.
+OPENAPI_COMPONENTS = [
+    "Apply_InputSchema", "Apply_OutputSchema", "ApplyInputSchema", "ApplyOutputSchema",
+    "AbstractEval_InputSchema", "AbstractEval_OutputSchema", "AbstractInputSchema",
+    "AbstractOutputSchema", "ShapeDType", "Base64ArrayData", "BinrefArrayData", "JsonArrayData",
+]  # fmt: skip
+
+
+def _without_cuda_ipc(node: Any) -> Any:
+    """Drops the cuda_ipc encoding: this server offers no GPU transport (DESIGN non-goal)."""
+    if isinstance(node, dict):
+        return {
+            k: _without_cuda_ipc(v)
+            for k, v in node.items()
+            if k != "cuda_ipc" and v != {"$ref": "#/components/schemas/CudaIpcArrayData"}
+        }
+    if isinstance(node, list):
+        return [
+            _without_cuda_ipc(v)
+            for v in node
+            if v != {"$ref": "#/components/schemas/CudaIpcArrayData"}
+        ]
+    return node
+
+
+def _json_diff(up: Any, ours: Any, at: str) -> list[str]:
+    if isinstance(up, dict) and isinstance(ours, dict):
+        out = []
+        for k in up.keys() | ours.keys():
+            if k not in ours:
+                out.append(f"{at}.{k}: only upstream: {json.dumps(up[k])[:200]}")
+            elif k not in up:
+                out.append(f"{at}.{k}: only ours: {json.dumps(ours[k])[:200]}")
+            else:
+                out += _json_diff(up[k], ours[k], f"{at}.{k}")
+        if list(up) == list(ours) or set(up) != set(ours) or at.endswith("properties") is False:
+            return out
+        return out + [f"{at}: key order upstream {list(up)}, ours {list(ours)}"]
+    if up != ours:
+        return [f"{at}: upstream {json.dumps(up)[:200]}, ours {json.dumps(ours)[:200]}"]
+    return []
+
+
+# Documentation text of the shared schemas is upstream's docstrings, not protocol.
+OPENAPI_DOC_KEYS = {"description", "examples"}
+OPENAPI_DOC_COMPONENTS = {
+    "Base64ArrayData", "BinrefArrayData", "JsonArrayData", "ShapeDType", "AbstractInputSchema",
+    "AbstractOutputSchema",
+}  # fmt: skip
+# Intended differences in the document, by location, with the reason.
+OPENAPI_INTENDED = {
+    "ShapeDType.properties.shape.items.minimum": (
+        "we refuse negative sizes in an abstract_eval ShapeDType (greater_than_equal) and say "
+        "so; upstream's model takes any int and hands it to user code"
+    ),
+}
+
+
+def _without_docs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_docs(v) for k, v in node.items() if k not in OPENAPI_DOC_KEYS}
+    if isinstance(node, list):
+        return [_without_docs(v) for v in node]
+    return node
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_openapi_matches_upstream(name, pairs):
+    pair = pairs[name]
+    up = requests.get(f"{pair.upstream_url}/openapi.json", timeout=30).json()
+    ours = requests.get(f"{pair.ours_url}/openapi.json", timeout=30).json()
+    diffs = []
+    for key in ("openapi", "x-supported-output-formats", "x-supported-gpu-transports",
+                "x-supported-compressions"):  # fmt: skip
+        diffs += _json_diff(up.get(key), ours.get(key), key)
+    for key in ("title", "version"):
+        diffs += _json_diff(up["info"].get(key), ours["info"].get(key), f"info.{key}")
+    # Routes: the same, except that we also serve what the planner derives (vectoradd's jvp,
+    # vjp and abstract_eval: the "derived-endpoints" intended difference).
+    derived = {
+        "vectoradd": {"/jacobian_vector_product", "/vector_jacobian_product", "/abstract_eval"}
+    }.get(name, set())
+    assert set(up["paths"]) | derived == set(ours["paths"]), (sorted(up["paths"]), sorted(ours["paths"]))
+    for path, ops in up["paths"].items():
+        assert set(ops) == set(ours["paths"][path]), path
+    up_schemas, our_schemas = up["components"]["schemas"], ours["components"]["schemas"]
+    for component in OPENAPI_COMPONENTS:
+        if component not in up_schemas and (derived or component not in our_schemas):
+            continue  # absent upstream, present here only for a derived route
+        a, b = _without_cuda_ipc(up_schemas.get(component)), our_schemas.get(component)
+        if component in OPENAPI_DOC_COMPONENTS:
+            a, b = _without_docs(a), _without_docs(b)
+        diffs += _json_diff(a, b, component)
+    unexpected = [d for d in diffs if d.split(":")[0] not in OPENAPI_INTENDED]
+    assert not unexpected, "openapi.json differs from tesseract-core's:\n" + "\n".join(unexpected)
+    # Every name upstream defines (clients may look any of them up), but the GPU transport's,
+    # the per-route copies of the input schema and JsonValue's FastAPI extras.
+    missing = set(up_schemas) - set(our_schemas) - {
+        "CudaIpcArrayData", "Jacobian_InputSchema", "Jvp_InputSchema", "Vjp_InputSchema",
+    }
+    assert not missing, sorted(missing)

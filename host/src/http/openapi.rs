@@ -278,6 +278,20 @@ fn plain(field: &Field, json_schema: &str) -> Value {
     Value::Object(s)
 }
 
+/// numpy's shape of a JSON value: nested list lengths, first element at each depth.
+fn json_shape(value: &Value) -> Vec<usize> {
+    let mut shape = Vec::new();
+    let mut probe = value;
+    while let Value::Array(items) = probe {
+        shape.push(items.len());
+        match items.first() {
+            Some(first) => probe = first,
+            None => break,
+        }
+    }
+    shape
+}
+
 fn apply_leaf(field: &Field) -> Value {
     match &field.kind {
         FieldKind::Array(spec) => encoded_array(field, spec),
@@ -287,12 +301,20 @@ fn apply_leaf(field: &Field) -> Value {
 
 fn abstract_leaf(field: &Field) -> Value {
     match &field.kind {
-        FieldKind::Array(_) => {
+        FieldKind::Array(spec) => {
             let mut s = schema_ref("ShapeDType");
-            if !field.description.is_empty()
-                && let Some(obj) = s.as_object_mut()
-            {
-                obj.insert("description".into(), json!(field.description));
+            if let Some(obj) = s.as_object_mut() {
+                if !field.description.is_empty() {
+                    obj.insert("description".into(), json!(field.description));
+                }
+                // As upstream: an array default becomes the ShapeDType of that default.
+                if let Some(default) = default_value(field) {
+                    let shape = json_shape(&default);
+                    obj.insert(
+                        "default".into(),
+                        json!({ "shape": shape, "dtype": spec.dtype.name() }),
+                    );
+                }
             }
             s
         }
@@ -484,13 +506,16 @@ fn shared_schemas(components: &mut Map<String, Value>) {
         "JsonArrayData".into(),
         json!({
             "properties": {
-                "buffer": { "anyOf": [ { "type": "array", "items": {} }, { "type": "number" }, { "type": "boolean" } ], "title": "Buffer" },
-                "encoding": { "type": "string", "enum": ["json", "raw"], "title": "Encoding" },
+                "buffer": schema_ref("JsonValue"),
+                "encoding": { "type": "string", "const": "json", "title": "Encoding" },
+                "compression": { "type": "null", "title": "Compression" },
             },
             "additionalProperties": false, "type": "object", "required": ["buffer", "encoding"],
             "title": "JsonArrayData",
         }),
     );
+    // Any JSON: nested lists, a number or a bool in practice.
+    components.insert("JsonValue".into(), json!({}));
     components.insert(
         "Base64ArrayData".into(),
         json!({
@@ -507,7 +532,7 @@ fn shared_schemas(components: &mut Map<String, Value>) {
         "BinrefArrayData".into(),
         json!({
             "properties": {
-                "buffer": { "type": "string", "title": "Buffer", "description": "<path>[:<offset>[:<compressed size>]], relative to the server's input or output path." },
+                "buffer": { "type": "string", "pattern": "^.+?(\\:\\d+(\\:\\d+)?)?$", "title": "Buffer", "description": "<path>[:<offset>[:<compressed size>]], relative to the server's input or output path." },
                 "encoding": { "type": "string", "const": "binref", "title": "Encoding" },
                 "compression": { "anyOf": [ { "type": "string", "const": "lz4" }, { "type": "null" } ], "title": "Compression" },
             },
