@@ -243,11 +243,16 @@ fn regression_cases_pass_within_tolerance_and_fail_outside_it() {
     let exact = 0.25 + 100.0 * 0.75f64.powi(2);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("cases.json");
-    std::fs::write(
-        &file,
-        json!([case(exact), case(exact * (1.0 + 1e-6))]).to_string(),
-    )
-    .expect("write the cases");
+    // ∂f/∂x = −2(1 − x) − 400x(y − x²) = −151 there.
+    let jvp = json!({
+        "endpoint": "jacobian_vector_product",
+        "payload": {"inputs": {"x": 0.5, "y": 1.0}, "jvp_inputs": ["x"], "jvp_outputs": ["result"],
+                    "tangent_vector": {"x": 1.0}},
+        "expected": {"result": -151.0},
+        "rtol": 1e-12,
+    });
+    let cases = json!([case(exact), case(exact * (1.0 + 1e-6)), jvp]);
+    std::fs::write(&file, cases.to_string()).expect("write the cases");
     let arg = format!("@{}", file.display());
     let (code, report) = report(EXAMPLE_ROSENBROCK, &["--inputs", &arg]);
     assert_eq!(code, 1);
@@ -260,6 +265,10 @@ fn regression_cases_pass_within_tolerance_and_fail_outside_it() {
     };
     assert_eq!(verdict("regression/case 1 (apply)"), "pass");
     assert_eq!(verdict("regression/case 2 (apply)"), "fail");
+    assert_eq!(
+        verdict("regression/case 3 (jacobian_vector_product)"),
+        "pass"
+    );
     // The cases' inputs are the base point: the gradient checks ran there and passed.
     assert_eq!(verdict("gradient/jvp vs finite differences"), "pass");
 }
