@@ -12,6 +12,8 @@ struct Square {
     info: Option<Info>,
     flip_vjp: bool,
     trap_jvp: bool,
+    /// Refuses every input as invalid, as a component may refuse generated ones.
+    refuse: bool,
     /// Adds a call counter to apply's output, so no two calls agree.
     counter: Option<AtomicU64>,
 }
@@ -61,6 +63,9 @@ impl Subject for Square {
     }
 
     fn apply(&self, inputs: &Tree) -> Outcome<Tree> {
+        if self.refuse {
+            return Err(Failure::InvalidInput("x must be sorted".into()));
+        }
         let noise = self
             .counter
             .as_ref()
@@ -191,4 +196,25 @@ fn one_seed_one_report() {
         ..Options::default()
     };
     assert_eq!(run(&subject, &options), run(&subject, &options));
+}
+
+#[test]
+fn generated_inputs_the_component_refuses_are_a_skip_asking_for_inputs() {
+    let subject = Square {
+        info: Some(info()),
+        refuse: true,
+        ..Square::default()
+    };
+    let report = run(&subject, &Options::default());
+    assert!(report.passed(), "{}", report.table());
+    let row = &report.rows[0];
+    assert_eq!(
+        (row.check.as_str(), row.verdict),
+        ("contract/apply", Verdict::Skip)
+    );
+    assert!(
+        row.detail.contains("x must be sorted") && row.detail.contains("--inputs"),
+        "{}",
+        row.detail
+    );
 }
