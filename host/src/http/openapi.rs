@@ -467,13 +467,18 @@ fn path_schema(template: &str) -> Value {
 }
 
 fn path_set(fields: &[Field], name: &str) -> Value {
-    let options: Vec<Value> = fields
+    let mut options: Vec<Value> = fields
         .iter()
         .filter(|f| f.is_differentiable())
         .map(|f| path_schema(&f.path))
         .collect();
+    // As pydantic: a union of one member is that member.
+    let items = match options.len() {
+        1 => options.remove(0),
+        _ => json!({ "anyOf": options }),
+    };
     json!({
-        "type": "array", "items": { "anyOf": options }, "uniqueItems": true, "minItems": 1,
+        "type": "array", "items": items, "uniqueItems": true, "minItems": 1,
         "title": title(name),
     })
 }
