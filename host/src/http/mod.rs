@@ -9,8 +9,12 @@
 //!
 //! Guest code never runs on a Tokio worker: each computation runs on a blocking thread, at most
 //! `max_concurrency` at once, with up to `max_queued` more waiting; past that a request gets
-//! 503 at once, so `/health` keeps answering under any load. The permits travel with the
-//! blocking task, so a client that hangs up frees its slot only when the guest really stops.
+//! 503 at once, so `/health` keeps answering under any load. Admission comes before the body
+//! is read (a refused body is drained, not kept) and JSON is parsed on the blocking thread, so
+//! bodies held are bounded by `(max_concurrency + max_queued) × max_body_bytes` and parsed
+//! bodies by `max_concurrency`. The permits travel with the blocking task, so a client that
+//! hangs up frees its slot only when the guest really stops. Connections, header and body
+//! read timeouts are [`serve`]'s and [`HttpLimits::body_read_timeout`]'s.
 //!
 //! | Cause | Status | Body |
 //! |---|---|---|
@@ -23,13 +27,14 @@
 //! | wrong method | 405 | `{"detail":"Method Not Allowed"}` |
 //! | no acceptable encoding in `Accept` | 406 | upstream's `{"detail":{"message",available_*}}` |
 //! | body over `max_body_bytes` | 413 | `{"detail":"…"}` |
+//! | body not sent within `body_read_timeout` | 408, `Connection: close` | `{"detail":"…"}` |
 //! | guest `failed` error, trap, memory cap, stack overflow, broken contract | 500 | `{"detail":"the component …"}`: the guest's error kind and message |
 //! | host failure (wasmtime, files) | 500 | generic `{"detail":"internal server error; see the server log"}` |
 //! | compute queue full, or no free instance slot | 503 | `{"detail":"…"}` and `Retry-After: 1` |
 //! | guest ran past `--timeout` | 504 | `{"detail":"deadline exceeded: …"}` |
 //!
-//! Every response keeps the connection open: errors never set `Connection: close` (upstream
-//! drops keep-alive connections after a 500).
+//! Every response but 408 keeps the connection open: errors never set `Connection: close`
+//! (upstream drops keep-alive connections after a 500).
 
 mod binref;
 mod body;
@@ -216,7 +221,7 @@ pub struct HttpLimits {
     /// cores.
     pub max_concurrency: usize,
     /// Requests that may wait for a compute slot; one more gets 503 with `Retry-After`.
-    /// By default 64.
+    /// By default 16.
     pub max_queued: usize,
     /// Largest request body, in bytes. Larger bodies get 413, before the body is read when
     /// `Content-Length` says so. By default 32 MiB.
