@@ -35,6 +35,10 @@ struct Server {
 
 impl Server {
     fn start(wasm: &str, flags: &[String]) -> Server {
+        Server::start_with_env(wasm, flags, &[])
+    }
+
+    fn start_with_env(wasm: &str, flags: &[String], env: &[(&str, &str)]) -> Server {
         let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled");
         let mut args = vec![
             "tesseract-wasm".to_owned(),
@@ -49,6 +53,7 @@ impl Server {
         let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
             .args(["--exact", THIS_TEST, "--test-threads=1", "--nocapture"])
             .env(SERVE_ARGS, json!(args).to_string())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -341,4 +346,40 @@ fn hostile_requests_are_refused_quickly_without_allocating() {
         );
     }
     println!("{}", table.join("\n"));
+}
+
+/// The limits are the server's to set: a flag and an environment variable tighten them, and
+/// what the defaults allow is then refused, naming the flag.
+#[test]
+fn the_limits_follow_their_flags_and_environment_variables() {
+    if serve_if_child() {
+        return;
+    }
+    let tight = Server::start_with_env(
+        EXAMPLE_VECTORADD,
+        &["--max-json-values".into(), "100".into()],
+        &[("TESSERACT_WASM_MAX_ARRAY_SIZE", "64")],
+    );
+    let defaults = Server::start(EXAMPLE_VECTORADD, &[]);
+    // vectoradd wants `a` and `b` of one shape.
+    let apply = |a: Value, b: Value| {
+        json!({"inputs": {"a": a, "b": b, "s": 1.0, "normalize": false}}).to_string()
+    };
+    let many_values = apply(json!(vec![0.5; 100]), json!(vec![0.5; 100]));
+    let floats = |n: usize| base64_array(json!([n]), "float32", &vec![0; 4 * n], false);
+    let sixteen = apply(floats(16), floats(16));
+    let seventeen = apply(floats(17), floats(17));
+
+    for body in [&many_values, &sixteen, &seventeen] {
+        let (status, reply, _) = defaults.post("/apply", body);
+        assert_eq!(status, 200, "the defaults allow it: {reply}");
+    }
+    let (status, reply, _) = tight.post("/apply", &many_values);
+    assert_eq!(status, 422);
+    assert!(reply.to_string().contains("--max-json-values"), "{reply}");
+    let (status, reply, _) = tight.post("/apply", &sixteen);
+    assert_eq!(status, 200, "64 bytes fit in 64: {reply}");
+    let (status, reply, _) = tight.post("/apply", &seventeen);
+    assert_eq!(status, 422);
+    assert!(reply.to_string().contains("--max-array-size"), "{reply}");
 }
