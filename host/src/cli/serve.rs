@@ -34,6 +34,19 @@ fn parse_body_size(text: &str) -> Result<usize, String> {
 /// --max-memory plus guard pages of virtual memory, not physical memory).
 const MAX_POOL_INSTANCES: u32 = 4096;
 
+/// Instance slots for a server running `concurrency` requests at once, each using at most
+/// `loop_parallelism` instances: their product (so admitted work never finds the pool empty)
+/// plus one spare, at most [`MAX_POOL_INSTANCES`]. Also returns the unclamped number wanted.
+fn pool_instances(concurrency: usize, loop_parallelism: usize) -> (u32, u64) {
+    let wanted = u64::try_from(concurrency)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(u64::try_from(loop_parallelism).unwrap_or(u64::MAX))
+        .saturating_add(1);
+    let instances =
+        u32::try_from(wanted.min(u64::from(MAX_POOL_INSTANCES))).unwrap_or(MAX_POOL_INSTANCES);
+    (instances, wanted)
+}
+
 fn default_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -226,15 +239,8 @@ impl Serve {
             .engine
             .loop_parallelism
             .unwrap_or_else(default_concurrency);
-        // Every running request uses at most `loop_parallelism` instances at once, so this
-        // many slots never run out; the spare one is for loading.
-        let wanted = max_concurrency
-            .saturating_mul(loop_parallelism)
-            .saturating_add(1);
-        let instances = u32::try_from(wanted)
-            .unwrap_or(u32::MAX)
-            .min(MAX_POOL_INSTANCES);
-        if usize::try_from(instances).map_or(true, |n| n < wanted) {
+        let (instances, wanted) = pool_instances(max_concurrency, loop_parallelism);
+        if wanted > u64::from(instances) {
             tracing::warn!(
                 wanted,
                 instances,
@@ -289,5 +295,26 @@ impl Serve {
             anyhow::Ok(())
         })?;
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_holds_every_admitted_instance_plus_one() {
+        // A 2-core machine's defaults.
+        assert_eq!(pool_instances(2, 2), (5, 5));
+        assert_eq!(pool_instances(16, 4), (65, 65));
+        // Far beyond what address space allows: clamped, and the caller is told.
+        assert_eq!(
+            pool_instances(128, 128),
+            (MAX_POOL_INSTANCES, 128 * 128 + 1)
+        );
+        assert_eq!(
+            pool_instances(usize::MAX, usize::MAX),
+            (MAX_POOL_INSTANCES, u64::MAX)
+        );
     }
 }
