@@ -483,11 +483,59 @@ fn path_set(fields: &[Field], name: &str) -> Value {
     })
 }
 
-fn vectors(description: &str) -> Value {
+/// Upstream's `Array[..., None]`, inlined where (co)tangents and derivatives appear: any shape,
+/// any dtype.
+fn any_array() -> Value {
     json!({
-        "type": "object", "additionalProperties": schema_ref("EncodedArray"),
-        "description": description,
+        "properties": {
+            "object_type": { "type": "string", "const": "array", "title": "Object Type", "description": OBJECT_TYPE_DESCRIPTION, "default": "array" },
+            "shape": { "items": { "type": "integer" }, "type": "array", "title": "Shape", "description": "Shape of the array" },
+            "dtype": { "type": "string", "enum": NUMPY_DTYPES, "title": "Dtype", "description": "Data type of the array", "examples": ["float64"] },
+            "data": data_schema(),
+        },
+        "additionalProperties": false, "type": "object", "required": ["shape", "dtype", "data"],
+        "array_flags": [],
     })
+}
+
+/// `propertyNames` of a map keyed by differentiable paths, which pydantic writes only when
+/// there is a single plain path.
+fn key_names(fields: &[Field]) -> Option<Value> {
+    let mut paths = fields
+        .iter()
+        .filter(|f| f.is_differentiable())
+        .map(|f| &f.path);
+    match (paths.next(), paths.next()) {
+        (Some(only), None)
+            if parse_template(only)
+                .iter()
+                .all(|s| matches!(s, TemplateSegment::Field(_))) =>
+        {
+            Some(json!({ "const": only }))
+        }
+        _ => None,
+    }
+}
+
+/// A map from differentiable paths (of `keys`) to arrays of any shape and dtype.
+fn path_map(keys: &[Field], extra: Value) -> Value {
+    let mut map = Map::new();
+    map.insert("additionalProperties".into(), any_array());
+    if let Some(names) = key_names(keys) {
+        map.insert("propertyNames".into(), names);
+    }
+    map.insert("type".into(), json!("object"));
+    if let Value::Object(extra) = extra {
+        map.extend(extra);
+    }
+    Value::Object(map)
+}
+
+fn vectors(keys: &[Field], name: &str, description: &str) -> Value {
+    path_map(
+        keys,
+        json!({ "title": title(name), "description": description }),
+    )
 }
 
 fn request_schema(title: &str, properties: Value) -> Value {
@@ -503,6 +551,18 @@ fn request_schema(title: &str, properties: Value) -> Value {
 
 fn inputs_property() -> Value {
     json!({ "$ref": format!("{SCHEMAS}Apply_InputSchema"), "description": "The input data to apply the Tesseract to." })
+}
+
+/// `inputs` of a gradient request: upstream's per-route copy of the input schema
+/// (`Jacobian_InputSchema`, `Jvp_InputSchema`, `Vjp_InputSchema`), emitted here.
+fn route_inputs(
+    components: &mut Map<String, Value>,
+    prefix: &'static str,
+    info: &Info,
+    description: &str,
+) -> Value {
+    emit_root(components, prefix, "InputSchema", &info.inputs, apply_leaf);
+    json!({ "$ref": format!("{SCHEMAS}{prefix}_InputSchema"), "description": description })
 }
 
 /// The schemas every document carries: array payloads and FastAPI's error models.
@@ -543,20 +603,6 @@ fn shared_schemas(components: &mut Map<String, Value>) {
             },
             "additionalProperties": false, "type": "object", "required": ["buffer", "encoding"],
             "title": "BinrefArrayData",
-        }),
-    );
-    components.insert(
-        "EncodedArray".into(),
-        json!({
-            "properties": {
-                "object_type": { "type": "string", "const": "array", "title": "Object Type", "description": OBJECT_TYPE_DESCRIPTION, "default": "array" },
-                "shape": { "type": "array", "items": { "type": "integer", "minimum": 0 }, "title": "Shape" },
-                "dtype": { "type": "string", "enum": NUMPY_DTYPES, "title": "Dtype" },
-                "data": data_schema(),
-            },
-            "additionalProperties": false, "type": "object", "required": ["shape", "dtype", "data"],
-            "title": "EncodedArray",
-            "description": "An array of any shape and dtype. Bare JSON numbers and nested lists are accepted too.",
         }),
     );
     components.insert(
@@ -707,12 +753,18 @@ pub fn document(info: &Info, served: &Served<'_>) -> Value {
                 (d, "ApplyInputSchema", "ApplyOutputSchema")
             }
             Endpoint::Jacobian => {
+                let inputs = route_inputs(
+                    &mut components,
+                    "Jacobian",
+                    info,
+                    "The input data to compute the Jacobian at.",
+                );
                 components.insert(
                     "JacobianInputSchema".into(),
                     request_schema(
                         "JacobianInputSchema",
                         json!({
-                            "inputs": inputs_property(),
+                            "inputs": inputs,
                             "jac_inputs": path_set(&info.inputs, "jac_inputs"),
                             "jac_outputs": path_set(&info.outputs, "jac_outputs"),
                         }),
@@ -720,11 +772,22 @@ pub fn document(info: &Info, served: &Served<'_>) -> Value {
                 );
                 components.insert(
                     "JacobianOutputSchema".into(),
-                    json!({
-                        "type": "object", "title": "JacobianOutputSchema",
-                        "description": "{output path: {input path: array of shape (*output shape, *input shape)}}",
-                        "additionalProperties": { "type": "object", "additionalProperties": schema_ref("EncodedArray") },
-                    }),
+                    {
+                        let mut outer = path_map(
+                            &info.outputs,
+                            json!({
+                                "title": "JacobianOutputSchema",
+                                "description": "{output path: {input path: array of shape (*output shape, *input shape)}}",
+                            }),
+                        );
+                        if let Some(obj) = outer.as_object_mut() {
+                            obj.insert(
+                                "additionalProperties".into(),
+                                path_map(&info.inputs, json!({})),
+                            );
+                        }
+                        outer
+                    },
                 );
                 (
                     "Computes the Jacobian of (some of) the outputs with respect to (some of) the \
@@ -735,21 +798,30 @@ pub fn document(info: &Info, served: &Served<'_>) -> Value {
                 )
             }
             Endpoint::Jvp | Endpoint::BatchedJvp => {
+                let inputs = route_inputs(
+                    &mut components,
+                    "Jvp",
+                    info,
+                    "The input data to compute the JVP at.",
+                );
                 components.insert(
                     "JVPInputSchema".into(),
                     request_schema(
                         "JVPInputSchema",
                         json!({
-                            "inputs": inputs_property(),
+                            "inputs": inputs,
                             "jvp_inputs": path_set(&info.inputs, "jvp_inputs"),
                             "jvp_outputs": path_set(&info.outputs, "jvp_outputs"),
-                            "tangent_vector": vectors("Tangents keyed by input path; the key set must equal jvp_inputs. Extra leading axes make a batch (see the operation)."),
+                            "tangent_vector": vectors(&info.inputs, "tangent_vector", "Tangents keyed by input path; the key set must equal jvp_inputs. Extra leading axes make a batch (see the operation)."),
                         }),
                     ),
                 );
                 components.insert(
                     "JVPOutputSchema".into(),
-                    json!({ "type": "object", "title": "JVPOutputSchema", "description": "Results keyed by output path.", "additionalProperties": schema_ref("EncodedArray") }),
+                    path_map(
+                        &info.outputs,
+                        json!({ "title": "JVPOutputSchema", "description": "Results keyed by output path." }),
+                    ),
                 );
                 (
                     format!(
@@ -762,21 +834,30 @@ pub fn document(info: &Info, served: &Served<'_>) -> Value {
                 )
             }
             Endpoint::Vjp | Endpoint::BatchedVjp => {
+                let inputs = route_inputs(
+                    &mut components,
+                    "Vjp",
+                    info,
+                    "The input data to compute the VJP at.",
+                );
                 components.insert(
                     "VJPInputSchema".into(),
                     request_schema(
                         "VJPInputSchema",
                         json!({
-                            "inputs": inputs_property(),
+                            "inputs": inputs,
                             "vjp_inputs": path_set(&info.inputs, "vjp_inputs"),
                             "vjp_outputs": path_set(&info.outputs, "vjp_outputs"),
-                            "cotangent_vector": vectors("Cotangents keyed by output path; the key set must equal vjp_outputs. Extra leading axes make a batch (see the operation)."),
+                            "cotangent_vector": vectors(&info.outputs, "cotangent_vector", "Cotangents keyed by output path; the key set must equal vjp_outputs. Extra leading axes make a batch (see the operation)."),
                         }),
                     ),
                 );
                 components.insert(
                     "VJPOutputSchema".into(),
-                    json!({ "type": "object", "title": "VJPOutputSchema", "description": "Results keyed by input path.", "additionalProperties": schema_ref("EncodedArray") }),
+                    path_map(
+                        &info.inputs,
+                        json!({ "title": "VJPOutputSchema", "description": "Results keyed by input path." }),
+                    ),
                 );
                 (
                     format!(

@@ -294,10 +294,48 @@ fn gradient_requests_list_differentiable_paths() {
             {"type": "string", "pattern": r"^named\.\{(?:[^{}\\]|\\.)+\}$"},
         ])
     );
+    // One differentiable output: pydantic's one-member union is that member, and maps keyed by
+    // outputs name it in `propertyNames`.
+    let vjp = schema(&d, "VJPInputSchema");
     assert_eq!(
-        schema(&d, "VJPInputSchema")["properties"]["vjp_outputs"]["items"]["anyOf"],
-        json!([{"type": "string", "const": "out"}])
+        vjp["properties"]["vjp_outputs"]["items"],
+        json!({"type": "string", "const": "out"})
     );
+    let cot = &vjp["properties"]["cotangent_vector"];
+    assert_eq!(cot["propertyNames"], json!({"const": "out"}));
+    assert_eq!(cot["title"], json!("Cotangent Vector"));
+    assert_eq!(cot["additionalProperties"]["array_flags"], json!([]));
+    assert_eq!(
+        cot["additionalProperties"]["properties"]["dtype"]["enum"]
+            .as_array()
+            .map(Vec::len),
+        Some(14),
+        "any dtype, complex included"
+    );
+    assert_eq!(
+        schema(&d, "JVPOutputSchema")["propertyNames"],
+        json!({"const": "out"})
+    );
+    assert!(schema(&d, "VJPOutputSchema").get("propertyNames").is_none());
+    // Each gradient route has its own copy of the input schema, as upstream names them.
+    for (request, copy) in [
+        ("JacobianInputSchema", "Jacobian_InputSchema"),
+        ("JVPInputSchema", "Jvp_InputSchema"),
+        ("VJPInputSchema", "Vjp_InputSchema"),
+    ] {
+        assert_eq!(
+            schema(&d, request)["properties"]["inputs"]["$ref"],
+            json!(format!("#/components/schemas/{copy}"))
+        );
+        assert_eq!(
+            schema(&d, copy)["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect::<Vec<_>>()),
+            schema(&d, "Apply_InputSchema")["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect::<Vec<_>>())
+        );
+    }
 }
 
 #[test]
