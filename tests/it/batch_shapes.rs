@@ -62,18 +62,25 @@ struct Entry {
     squeezed: bool,
 }
 
+/// A request without its (co)tangents: the runtime, the endpoint, the body, and the field
+/// the (co)tangents go in.
+struct Call<'a> {
+    rt: &'a Runtime,
+    endpoint: Endpoint,
+    base: Value,
+    field: &'static str,
+}
+
 /// Sends a batch with axes `batch` and each entry's random values, then each member alone,
 /// and compares every output row.
-fn check(
-    rt: &Runtime,
-    endpoint: Endpoint,
-    base: &Value,
-    field: &str,
-    entries: &[Entry],
-    batch: &[usize],
-    rng: &mut Rng,
-    tol: f64,
-) {
+fn check(call: &Call<'_>, entries: &[Entry], batch: &[usize], rng: &mut Rng, tol: f64) {
+    let Call {
+        rt,
+        endpoint,
+        base,
+        field,
+    } = call;
+    let (rt, endpoint) = (*rt, *endpoint);
     let k: usize = batch.iter().product();
     // Per entry: the values as sent (squeezed shape) for every member.
     let mut sent = Vec::new();
@@ -96,7 +103,7 @@ fn check(
         sent.push((shape, n, values));
     }
     let mut body = base.clone();
-    body[field] = Value::Object(vectors);
+    body[*field] = Value::Object(vectors);
     let response = handle(rt, endpoint, &body, &CodecOptions::default())
         .unwrap_or_else(|e| panic!("batch {batch:?}: {}", e.body()));
     assert_eq!(response.batch_size, (!batch.is_empty()).then_some(k));
@@ -111,7 +118,7 @@ fn check(
             single.insert(e.key.into(), array(shape, v));
         }
         let mut body = base.clone();
-        body[field] = Value::Object(single);
+        body[*field] = Value::Object(single);
         let alone = handle(rt, endpoint, &body, &CodecOptions::default())
             .unwrap_or_else(|e| panic!("member {m}: {}", e.body()));
         for (out, v) in response.body.as_object().expect("an object") {
@@ -165,10 +172,12 @@ fn random_batches_equal_their_members_sent_alone() {
             },
         ];
         check(
-            &rosenbrock,
-            Endpoint::Jvp,
-            &jvp,
-            "tangent_vector",
+            &Call {
+                rt: &rosenbrock,
+                endpoint: Endpoint::Jvp,
+                base: jvp.clone(),
+                field: "tangent_vector",
+            },
             &entries,
             &batch,
             &mut rng,
@@ -182,10 +191,12 @@ fn random_batches_equal_their_members_sent_alone() {
             squeezed: false,
         }];
         check(
-            &rosenbrock,
-            Endpoint::Vjp,
-            &vjp,
-            "cotangent_vector",
+            &Call {
+                rt: &rosenbrock,
+                endpoint: Endpoint::Vjp,
+                base: vjp.clone(),
+                field: "cotangent_vector",
+            },
             &entries,
             &batch,
             &mut rng,
@@ -212,10 +223,12 @@ fn random_batches_equal_their_members_sent_alone() {
             },
         ];
         check(
-            &steady,
-            Endpoint::Jvp,
-            &jvp,
-            "tangent_vector",
+            &Call {
+                rt: &steady,
+                endpoint: Endpoint::Jvp,
+                base: jvp.clone(),
+                field: "tangent_vector",
+            },
             &entries,
             &batch,
             &mut rng,
@@ -229,10 +242,12 @@ fn random_batches_equal_their_members_sent_alone() {
             squeezed: false,
         }];
         check(
-            &steady,
-            Endpoint::Vjp,
-            &vjp,
-            "cotangent_vector",
+            &Call {
+                rt: &steady,
+                endpoint: Endpoint::Vjp,
+                base: vjp.clone(),
+                field: "cotangent_vector",
+            },
             &entries,
             &batch,
             &mut rng,
