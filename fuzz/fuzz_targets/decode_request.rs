@@ -1,6 +1,7 @@
-//! Request decoding: arbitrary bytes as a JSON body, every array encoding (json, base64, lz4,
-//! binref without an input path), validated against a fixed schema. Must never panic, and must
-//! respect the decode limits: a validated tree never holds more elements than allowed.
+//! Request decoding: arbitrary bytes as a JSON body (through the JSON limits' scan, then
+//! serde_json), every array encoding (json, base64, lz4, binref without an input path),
+//! validated against a fixed schema. Must never panic, and must respect the decode limits: a
+//! validated tree never holds more elements than allowed.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -10,18 +11,22 @@ use serde_json::Value;
 use tesseract_model::Leaf;
 use tesseract_model::schema::Info;
 use tesseract_wire::codec::{DecodeLimits, DecodeOptions};
+use tesseract_wire::json_limits::broken_limit;
 use tesseract_wire::schema::{Loc, validate_inputs};
 
 fuzz_target!(|data: &[u8]| {
     static SCHEMA: OnceLock<Info> = OnceLock::new();
     let info = SCHEMA.get_or_init(tesseract_wasm_fuzz::example_schema);
-    let Ok(body) = serde_json::from_slice::<Value>(data) else {
-        return;
-    };
     let limits = DecodeLimits {
         max_array_bytes: 1 << 20,
         max_request_elements: 1 << 18,
         ..DecodeLimits::default()
+    };
+    if broken_limit(data, &limits).is_some() {
+        return;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(data) else {
+        return;
     };
     let opts = DecodeOptions {
         limits,

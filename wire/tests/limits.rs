@@ -137,3 +137,61 @@ fn long_binref_paths_are_refused_before_touching_the_file_system() {
         json!({"shape": [1], "dtype": "float64", "data": {"buffer": long, "encoding": "binref"}});
     assert!(msg_of(&v, &opts).contains("--max-path-length"));
 }
+
+mod json {
+    use tesseract_wire::codec::DecodeLimits;
+    use tesseract_wire::json_limits::broken_limit;
+
+    fn limits(depth: usize, values: usize, key: usize) -> DecodeLimits {
+        DecodeLimits {
+            max_json_depth: depth,
+            max_json_values: values,
+            max_path_bytes: key,
+            ..DecodeLimits::default()
+        }
+    }
+
+    #[test]
+    fn depth_counts_nesting_from_one() {
+        let l = limits(3, 100, 100);
+        assert_eq!(broken_limit(br#"{"a": [[1]]}"#, &l), None);
+        let m = broken_limit(br#"{"a": [[[1]]]}"#, &l).expect("depth 4");
+        assert!(m.contains("--max-json-depth"), "{m}");
+        // Far past serde_json's own recursion limit: still our message, not a crash.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let m = broken_limit(deep.as_bytes(), &DecodeLimits::default()).expect("deep");
+        assert!(m.contains("64 levels"), "{m}");
+    }
+
+    #[test]
+    fn every_value_counts_containers_included() {
+        let l = limits(10, 5, 100);
+        // The object, the list and three numbers.
+        assert_eq!(broken_limit(br#"{"a": [1, 2, 3]}"#, &l), None);
+        let m = broken_limit(br#"{"a": [1, 2, 3, 4]}"#, &l).expect("6 values");
+        assert!(m.contains("--max-json-values"), "{m}");
+        let m = broken_limit(b"[[], [], [], [], [], []]", &l).expect("7 values");
+        assert!(m.contains("--max-json-values"), "{m}");
+    }
+
+    #[test]
+    fn long_object_keys_are_refused() {
+        let l = limits(10, 100, 8);
+        assert_eq!(broken_limit(br#"{"12345678": 1}"#, &l), None);
+        let m = broken_limit(br#"{"123456789": 1}"#, &l).expect("9 bytes");
+        assert!(m.contains("--max-path-length"), "{m}");
+    }
+
+    #[test]
+    fn malformed_json_is_left_to_the_parser() {
+        let l = DecodeLimits::default();
+        for text in [&b"{"[..], b"[1,", b"nope", b"", b"{\"a\" 1}"] {
+            assert_eq!(
+                broken_limit(text, &l),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+}
