@@ -1032,14 +1032,6 @@ INTENDED_DIFFERENCES: dict[str, Intended] = {
 # the test fails until the entry is removed), so they stay visible in every run.
 KNOWN_DIFFERENCES: dict[str, str] = {
     **{
-        f"{name}/{endpoint}/accept-q-invalid": (
-            "a malformed q reads as 1 here and as 0 upstream (lowest preference, still "
-            "acceptable); wire/src/negotiate.rs::parse_ranges"
-        )
-        for name in TWINS
-        for endpoint in ("apply", "jacobian")
-    },
-    **{
         f"{name}/apply//trailing-slash": (
             "FastAPI redirects /apply/ to /apply (307, redirect_slashes); our router answers 404 "
             "(host/src/http/mod.rs)"

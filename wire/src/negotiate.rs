@@ -142,11 +142,14 @@ fn parse_ranges(header: &str) -> Vec<MediaRange<'_>> {
                     Some((name.trim().to_ascii_lowercase(), value))
                 })
                 .collect();
-            // A malformed q reads as 1, as lenient parsers do; q = 0 means "not acceptable".
-            let q = params
-                .iter()
-                .find(|(n, _)| n == "q")
-                .map_or(1.0, |(_, v)| v.parse::<f32>().unwrap_or(1.0));
+            // q = 0 means "not acceptable". A malformed q ranks last but stays acceptable:
+            // tesseract-core reads it as 0 and still answers in it.
+            let q = params.iter().find(|(n, _)| n == "q").map_or(1.0, |(_, v)| {
+                v.parse::<f32>()
+                    .ok()
+                    .filter(|q| q.is_finite())
+                    .unwrap_or(f32::MIN_POSITIVE)
+            });
             Some(MediaRange {
                 media_type,
                 params,
