@@ -112,7 +112,8 @@ fn q_values_order_ranges_and_ties_keep_header_order() {
         &o,
         WireFormat::Json,
         PLAIN,
-    );    // A malformed q ranks below every valid one but stays acceptable, as upstream.
+    );
+    // A malformed q ranks below every valid one but stays acceptable, as upstream.
     check(
         Some("application/json+base64;q=abc, application/json;q=0.1"),
         &o,
