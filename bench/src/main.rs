@@ -45,6 +45,14 @@ enum Cli {
         #[arg(long, default_value_t = 7)]
         rounds: usize,
     },
+    /// One benchmark of `all`, printed only (no files): for rerunning a noisy subset or profiling
+    Only {
+        /// tangents, overhead, large, cold, compute or looped
+        suite: String,
+        /// Use the smoke run's tiny sizes
+        #[arg(long)]
+        smoke: bool,
+    },
     /// Tiny sizes, every code path, a few seconds; writes into a temporary directory
     Smoke {
         /// Write the markdown and the plot here instead (kept)
@@ -57,6 +65,9 @@ enum Cli {
         n: usize,
         #[arg(long, default_value_t = 21)]
         reps: usize,
+        /// Only the server's engine settings (one engine, so a profiler's symbol map is exact)
+        #[arg(long)]
+        server_only: bool,
     },
     /// In-process only: batched vs looped vs native (steady-state), wasm vs native apply,
     /// instantiation
@@ -178,6 +189,43 @@ fn measure(plan: Plan, smoke: bool, markdown: &Path, plot_path: &Path) -> anyhow
     Ok(())
 }
 
+fn only(suite: &str, plan: Plan) -> anyhow::Result<()> {
+    let root = setup::workspace_root();
+    let upstream = setup::find_upstream(&root)?;
+    let components = setup::build_components(&root)?;
+    let bin = setup::build_server(&root)?;
+    let scratch = tempfile::tempdir()?;
+    let ctx = Ctx {
+        client: client::Client::new()?,
+        plan,
+        components,
+        bin,
+        upstream,
+        log_dir: root.join("target").join("bench-logs"),
+        cache_dir: root.join("target").join("bench-cache"),
+        scratch: scratch.path().to_path_buf(),
+    };
+    match suite {
+        "tangents" => suites::tangents::run(&ctx).map(drop),
+        "overhead" => suites::overhead::run(&ctx).map(drop),
+        "large" => suites::large_arrays::run(&ctx).map(drop),
+        "cold" => suites::cold_start::run(&ctx).map(drop),
+        "compute" => suites::compute::run(
+            &root,
+            &ctx.components.steady_state,
+            &ctx.cache_dir,
+            ctx.plan.compute_n,
+            ctx.plan.rounds,
+            ctx.plan.lu_reps,
+        )
+        .map(drop),
+        "looped" => suites::looped::run(&ctx).map(drop),
+        other => anyhow::bail!(
+            "no benchmark {other:?}: expected tangents, overhead, large, cold, compute or looped"
+        ),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::All {
@@ -211,7 +259,14 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cli::Only { suite, smoke } => {
+            only(&suite, if smoke { Plan::smoke() } else { Plan::full() })
+        }
         Cli::Core { n, k, rounds } => core::run(n, k, rounds),
-        Cli::Lu { n, reps } => suites::compute::lu_settings(n, reps),
+        Cli::Lu {
+            n,
+            reps,
+            server_only,
+        } => suites::compute::lu_settings(n, reps, server_only),
     }
 }

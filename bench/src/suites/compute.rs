@@ -109,7 +109,12 @@ pub fn lu_in_wasm_with(
     n: usize,
     reps: usize,
 ) -> anyhow::Result<f64> {
-    let engine = wasmtime::Engine::new(config)?;
+    let mut config = config.clone();
+    if std::env::var_os("TESSERACT_BENCH_PERFMAP").is_some() {
+        // Names JIT code for `perf report` (/tmp/perf-<pid>.map).
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    let engine = wasmtime::Engine::new(&config)?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     let component = Component::from_file(&engine, wasm)?;
@@ -204,7 +209,7 @@ pub fn run(
 ///
 /// # Errors
 /// When the kernel fails to build or run.
-pub fn lu_settings(n: usize, reps: usize) -> anyhow::Result<()> {
+pub fn lu_settings(n: usize, reps: usize, server_only: bool) -> anyhow::Result<()> {
     let root = crate::setup::workspace_root();
     let kernel = build_lu_kernel(&root)?;
     let flops = 2.0 * (n as f64).powi(3) / 3.0;
@@ -225,6 +230,9 @@ pub fn lu_settings(n: usize, reps: usize) -> anyhow::Result<()> {
         "wasm, server config (pooling, epochs)",
         lu_in_wasm_with(&tesseract_wasm::engine::config(&limits), &kernel, n, reps)?,
     );
+    if server_only {
+        return Ok(());
+    }
     let mut no_epoch = tesseract_wasm::engine::config(&limits);
     no_epoch.epoch_interruption(false);
     report(

@@ -39,8 +39,15 @@ fn latencies(
 /// When a server fails to start or answers anything but 200.
 pub fn run(ctx: &Ctx) -> anyhow::Result<Overhead> {
     let plan = &ctx.plan;
+    // Queue room for every connection: tesseract-wasm answers 503 past its queue (upstream's
+    // uvicorn queues without limit), and the throughput run counts only 200s.
+    let queue = (plan.connections * 2).to_string();
     let wasm = ctx
-        .wasm_spec("wasm-rosenbrock", &ctx.components.rosenbrock, &[])
+        .wasm_spec(
+            "wasm-rosenbrock",
+            &ctx.components.rosenbrock,
+            &["--max-queue", &queue],
+        )
         .start(&ctx.client, &ctx.log_dir)?;
     let upstream = ctx
         .upstream_spec("upstream-rosenbrock", &ctx.upstream.rosenbrock)
