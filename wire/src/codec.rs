@@ -1096,22 +1096,19 @@ pub enum Compression {
 pub fn encode_array(t: &Tensor, format: OutputFormat, compression: Compression) -> Value {
     let data = match format {
         OutputFormat::Json => json!({ "buffer": json_buffer(t), "encoding": "json" }),
-        OutputFormat::JsonBase64 => {
-            let bytes = le_bytes(t.data());
-            match compression {
-                Compression::None => {
-                    json!({ "buffer": BASE64.encode(&bytes), "encoding": "base64" })
-                }
-                // Compressing into a Vec cannot fail in practice; should it ever, the plain
-                // encoding is still a correct answer every client can read.
-                Compression::Lz4 => match lz4_compress(&bytes) {
-                    Ok(c) => {
-                        json!({ "buffer": BASE64.encode(c), "encoding": "base64", "compression": "lz4" })
-                    }
-                    Err(_) => json!({ "buffer": BASE64.encode(&bytes), "encoding": "base64" }),
-                },
+        OutputFormat::JsonBase64 => match compression {
+            Compression::None => {
+                json!({ "buffer": base64_le(t.data()), "encoding": "base64" })
             }
-        }
+            // Compressing into a Vec cannot fail in practice; should it ever, the plain
+            // encoding is still a correct answer every client can read.
+            Compression::Lz4 => match lz4_compress(&le_bytes(t.data())) {
+                Ok(c) => {
+                    json!({ "buffer": BASE64.encode(c), "encoding": "base64", "compression": "lz4" })
+                }
+                Err(_) => json!({ "buffer": base64_le(t.data()), "encoding": "base64" }),
+            },
+        },
     };
     json!({
         "object_type": "array",
@@ -1138,6 +1135,31 @@ fn lz4_compress(bytes: &[u8]) -> Result<Vec<u8>, lz4_flex::frame::Error> {
     enc.finish()
 }
 
+/// Base64 of the data's little-endian bytes, encoded a stack-sized chunk at a time so a
+/// multi-megabyte tensor is not first copied into a byte vector of its own.
+fn base64_le(data: &Data) -> String {
+    // A multiple of 3 bytes for every element size, so no chunk but the last is padded.
+    const CHUNK_ELEMS: usize = 3 * 1024;
+    fn chunked<T: Copy, const N: usize>(v: &[T], bytes: impl Fn(T) -> [u8; N]) -> String {
+        let mut out =
+            String::with_capacity(base64::encoded_len(v.len() * N, true).unwrap_or_default());
+        let mut buf = Vec::with_capacity(CHUNK_ELEMS * N);
+        for chunk in v.chunks(CHUNK_ELEMS) {
+            buf.clear();
+            buf.extend(chunk.iter().flat_map(|&x| bytes(x)));
+            BASE64.encode_string(&buf, &mut out);
+        }
+        out
+    }
+    match data {
+        Data::Float32(v) => chunked(v, f32::to_le_bytes),
+        Data::Float64(v) => chunked(v, f64::to_le_bytes),
+        Data::Int32(v) => chunked(v, i32::to_le_bytes),
+        Data::Int64(v) => chunked(v, i64::to_le_bytes),
+        Data::Bool(v) => chunked(v, |b| [u8::from(b)]),
+    }
+}
+
 fn le_bytes(data: &Data) -> Vec<u8> {
     match data {
         Data::Float32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
@@ -1153,23 +1175,34 @@ pub fn float_json(x: f64) -> Value {
     Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
+// Builds the nested lists straight from the tensor's slice: no flat `Vec<Value>` of every
+// element first.
 fn json_buffer(t: &Tensor) -> Value {
-    let elems: Vec<Value> = match t.data() {
-        Data::Float32(v) => v.iter().map(|&x| float_json(f64::from(x))).collect(),
-        Data::Float64(v) => v.iter().map(|&x| float_json(x)).collect(),
-        Data::Int32(v) => v.iter().map(|&x| Value::from(x)).collect(),
-        Data::Int64(v) => v.iter().map(|&x| Value::from(x)).collect(),
-        Data::Bool(v) => v.iter().map(|&x| Value::Bool(x)).collect(),
-    };
-    let mut it = elems.into_iter();
-    nest(&mut it, t.shape())
+    match t.data() {
+        Data::Float32(v) => nest(v, t.shape(), |&x| float_json(f64::from(x))),
+        Data::Float64(v) => nest(v, t.shape(), |&x| float_json(x)),
+        Data::Int32(v) => nest(v, t.shape(), |&x| Value::from(x)),
+        Data::Int64(v) => nest(v, t.shape(), |&x| Value::from(x)),
+        Data::Bool(v) => nest(v, t.shape(), |&x| Value::Bool(x)),
+    }
 }
 
-fn nest(elems: &mut impl Iterator<Item = Value>, shape: &[usize]) -> Value {
+fn nest<T>(elems: &[T], shape: &[usize], leaf: impl Fn(&T) -> Value + Copy) -> Value {
     match shape.split_first() {
         // The tensor invariant guarantees an element here.
-        None => elems.next().unwrap_or(Value::Null),
-        Some((&n, rest)) => Value::Array((0..n).map(|_| nest(elems, rest)).collect()),
+        None => elems.first().map_or(Value::Null, leaf),
+        Some((_, [])) => Value::Array(elems.iter().map(leaf).collect()),
+        Some((&n, rest)) => {
+            let step = elems.len().checked_div(n).unwrap_or(0);
+            Value::Array(
+                (0..n)
+                    .map(|i| {
+                        let part = elems.get(i * step..(i + 1) * step);
+                        nest(part.unwrap_or_default(), rest, leaf)
+                    })
+                    .collect(),
+            )
+        }
     }
 }
 
