@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+// glibc maps every block above its mmap threshold anew, so each large request paid page
+// faults on fresh multi-megabyte buffers; mimalloc keeps freed pages for reuse.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERACT_WASM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

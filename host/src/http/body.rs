@@ -93,11 +93,13 @@ pub fn parse(
     bytes: &[u8],
     limits: &DecodeLimits,
 ) -> Result<Value, ApiError> {
-    let text = String::from_utf8_lossy(bytes);
     // FastAPI looks at the content type only for a non-empty body.
     if !bytes.is_empty() && !is_json(content_type) {
-        return Ok(Value::String(text.into_owned()));
+        return Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()));
     }
+    // Only an error message needs the body as text; a valid multi-megabyte body is not
+    // scanned for it.
+    let raw = bytes;
     // Python's JSON accepts NaN, Infinity and -Infinity; see `codec::python_tokens`.
     let bytes: &[u8] = &crate::codec::python_tokens(bytes);
     if bytes.is_empty() {
@@ -115,7 +117,9 @@ pub fn parse(
             ctx: Some(json!({ "error": msg })),
         }));
     }
-    match serde_json::from_slice(bytes).map_err(|e| json_invalid(&text, &e))? {
+    match serde_json::from_slice(bytes)
+        .map_err(|e| json_invalid(&String::from_utf8_lossy(raw), &e))?
+    {
         // FastAPI takes a JSON `null` body for no body at all.
         Value::Null => Err(ApiError::invalid(ValidationError::missing(
             loc(&["body"]),
