@@ -262,6 +262,23 @@ async fn unknown_and_unserved_routes_are_404() {
     assert_eq!(reply.body, json!({"detail": "Not Found"}));
 }
 
+/// FastAPI's `redirect_slashes`: a served route with a trailing slash is a 307 to the route
+/// (clients resend the same method and body), anything else stays a 404.
+#[tokio::test]
+async fn a_trailing_slash_redirects_to_a_served_route() {
+    let app = app(SANDBOX_PROBE);
+    let reply = post(&app, "/apply/?run_id=r1", &[], &json!({})).await;
+    assert_eq!(reply.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(reply.header("location"), Some("/apply?run_id=r1"));
+    let reply = get(&app, "/health/").await;
+    assert_eq!(reply.status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(reply.header("location"), Some("/health"));
+    // The probe serves no jacobian, so there is nothing to redirect to.
+    let reply = post(&app, "/jacobian/", &[], &json!({})).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.body, json!({"detail": "Not Found"}));
+}
+
 #[tokio::test]
 async fn malformed_bodies_are_422_like_upstream() {
     let app = app(EXAMPLE_ROSENBROCK);

@@ -1031,13 +1031,6 @@ INTENDED_DIFFERENCES: dict[str, Intended] = {
 # of the change that added this test. Each is an expected failure (xfail, strict: once fixed,
 # the test fails until the entry is removed), so they stay visible in every run.
 KNOWN_DIFFERENCES: dict[str, str] = {
-    **{
-        f"{name}/apply//trailing-slash": (
-            "FastAPI redirects /apply/ to /apply (307, redirect_slashes); our router answers 404 "
-            "(host/src/http/mod.rs)"
-        )
-        for name in TWINS
-    },
 }
 
 

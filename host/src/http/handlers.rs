@@ -283,8 +283,34 @@ pub(super) async fn docs(State(shared): State<Shared>) -> Html<String> {
     Html(shared.app.inner.docs.clone())
 }
 
-pub(super) async fn not_found(_body: Result<Bytes, BytesRejection>) -> ApiError {
-    ApiError::NotFound
+/// 404, except that a known route spelt with a trailing slash is redirected to it (307, so
+/// the method and body are kept), as FastAPI's `redirect_slashes` does for tesseract-core.
+pub(super) async fn not_found(
+    State(shared): State<Shared>,
+    uri: axum::http::Uri,
+    _body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let path = uri.path();
+    let Some(trimmed) = path.strip_suffix('/').filter(|p| !p.is_empty()) else {
+        return ApiError::NotFound.into_response();
+    };
+    let known = ["/health", "/openapi.json", "/docs"].contains(&trimmed)
+        || shared
+            .app
+            .served()
+            .iter()
+            .any(|(endpoint, _)| trimmed.strip_prefix('/') == Some(endpoint.name()));
+    if !known {
+        return ApiError::NotFound.into_response();
+    }
+    let location = match uri.query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
+    match HeaderValue::from_str(&location) {
+        Ok(value) => (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, value)]).into_response(),
+        Err(_) => ApiError::NotFound.into_response(),
+    }
 }
 
 pub(super) async fn method_not_allowed(_body: Result<Bytes, BytesRejection>) -> ApiError {
