@@ -361,15 +361,18 @@ fn report(reply: &Reply) -> std::collections::BTreeMap<String, String> {
 #[test]
 fn evil_guests_are_contained_and_neighbours_keep_being_served() {
     let server = evil_server();
-    // Warm up every kind of code path once, from several threads: the first calls map the
-    // instance pool's pages, give each blocking thread its allocator arena, and the first
-    // trap loads the symbol tables its backtrace needs. RSS after that is the baseline.
+    // Warm up every kind of code path once, with as many connections as the busiest case:
+    // the first calls map the instance pool's pages, give each thread its allocator arena and
+    // each connection its buffers, and the first trap loads the symbol tables its backtrace
+    // needs. RSS after that is the baseline.
+    // 40 connections at once, as many as the busiest case opens.
     std::thread::scope(|s| {
-        for t in 0..4 {
+        for t in 0..40 {
             let server = &server;
             s.spawn(move || {
-                for i in 0..10 {
-                    let r = server.apply(json!({"mode": "ok", "n": t * 10 + i}));
+                for i in 0..3 {
+                    let mode = if i == 0 { "slow" } else { "ok" };
+                    let r = server.apply(json!({"mode": mode, "n": t * 3 + i}));
                     assert_eq!(r.status, 200, "{}", r.body);
                 }
             });
