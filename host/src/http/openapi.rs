@@ -8,6 +8,9 @@
 //! models as `$ref`s to `Apply_<Name>`), and `ApplyInputSchema` / `ApplyOutputSchema` with
 //! `differentiable_arrays` and `field_order` (tesseract-jax). The rest is descriptive.
 //!
+//! Beyond upstream, each computational operation lists every error status it can answer, with
+//! its body (`responses`), and 200 lists each media type `Accept` can select.
+//!
 //! Nested model names are derived from paths (`vector_add` → `Apply_VectorAdd`), since the
 //! metadata has no class names.
 
@@ -18,6 +21,8 @@ use tesseract_model::schema::{ArraySpec, Dim, Field, FieldKind, Info, ShapeSpec}
 
 use crate::codec::{NUMPY_DTYPES, can_cast_same_kind};
 use crate::planner::{Endpoint, Route};
+
+mod responses;
 
 /// What the document describes besides the component: the served routes and the server's
 /// options.
@@ -695,13 +700,19 @@ fn operation(
         "requestBody".into(),
         json!({ "content": { "application/json": { "schema": schema_ref(request) } }, "required": true }),
     );
-    op.insert(
-        "responses".into(),
-        json!({
-            "200": { "description": "Successful Response", "content": content },
-            "422": { "description": "Validation Error", "content": { "application/json": { "schema": schema_ref("HTTPValidationError") } } },
-        }),
+    let mut responses = Map::new();
+    responses.insert(
+        "200".into(),
+        json!({ "description": "Successful Response", "content": content }),
     );
+    responses.insert(
+        "422".into(),
+        json!({ "description": "Validation Error", "content": { "application/json": { "schema": schema_ref("HTTPValidationError") } } }),
+    );
+    responses::add_errors(&mut responses, negotiated, formats);
+    // Three-digit codes: text order is numeric order.
+    responses.sort_keys();
+    op.insert("responses".into(), Value::Object(responses));
     op.insert("x-tesseract-route".into(), json!(route.name()));
     json!({ "post": op })
 }
@@ -921,7 +932,8 @@ pub fn document(info: &Info, served: &Served<'_>) -> Value {
         json!({ "get": {
             "summary": "Health", "description": "Answers while the server can take requests, even while computations run.",
             "operationId": "health_health_get",
-            "responses": { "200": { "description": "Successful Response", "content": { "application/json": { "schema": { "type": "object", "properties": { "status": { "type": "string", "const": "ok" } } } } } } },
+            // Upstream's schema: the body is `{"status": "ok"}`.
+            "responses": { "200": { "description": "Successful Response", "content": { "application/json": { "schema": { "additionalProperties": true, "type": "object", "title": "Response Health Health Get" } } } } },
         } }),
     );
 

@@ -1,12 +1,20 @@
 //! Unit tests of the OpenAPI generator, on metadata built by hand. Expected values are the
 //! ones captured from tesseract-core 1.15 (reference §4.2) where clients read them.
 
+use std::time::Duration;
+
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
-use tesseract_model::DType;
 use tesseract_model::schema::{ArraySpec, Dim, Field, FieldKind, Info, ShapeSpec};
+use tesseract_model::{DType, ErrorKind, GuestError};
 
 use super::{Served, document};
+use crate::http::ApiError;
+use crate::http::negotiate::NotAcceptable;
 use crate::planner::{Endpoint, Route};
+use crate::request::RequestError;
+use crate::sandbox::CallError;
+use crate::schema::{Loc, ValidationError};
 
 fn array(path: &str, dtype: DType, shape: ShapeSpec, differentiable: bool) -> Field {
     Field {
@@ -374,4 +382,261 @@ fn abstract_eval_takes_shapes_and_dtypes() {
             .get("parameters")
             .is_none()
     );
+}
+
+/// The errors the server can answer on a computational route, one or more per cause in the
+/// status table of [`crate::http`]. 404 and 405 are not among them: they answer paths and
+/// methods the document has no operation for.
+fn route_errors() -> Vec<ApiError> {
+    let call = |e: CallError| ApiError::Request(RequestError::Call(e));
+    vec![
+        ApiError::invalid(ValidationError::missing(
+            vec![Loc::from("body")],
+            Value::Null,
+        )),
+        call(CallError::Guest(GuestError::invalid_input(
+            "x must be positive",
+        ))),
+        call(CallError::InvalidRequest("batch sizes disagree".into())),
+        ApiError::NotAcceptable(NotAcceptable {
+            accept: "text/html".into(),
+            formats: vec!["json", "json+base64"],
+        }),
+        ApiError::BodyTimeout,
+        ApiError::TooLarge,
+        call(CallError::Guest(GuestError {
+            kind: ErrorKind::Failed,
+            message: "did not converge".into(),
+        })),
+        call(CallError::Trap {
+            trap: "unreachable".into(),
+            message: Some("panicked at src/lib.rs".into()),
+        }),
+        call(CallError::MemoryLimit {
+            limit_bytes: 1 << 29,
+        }),
+        call(CallError::StackOverflow),
+        call(CallError::Contract(
+            "output `result` has dtype int32".into(),
+        )),
+        call(CallError::Host("wasmtime failed".into())),
+        ApiError::Internal("cannot write the binref file".into()),
+        ApiError::Overloaded,
+        call(CallError::Busy),
+        call(CallError::Timeout {
+            limit: Duration::from_secs(60),
+        }),
+    ]
+}
+
+/// Does not compile once [`ApiError`] gains a variant: then add it to [`route_errors`] (and
+/// to the document, if a route can answer it).
+fn considered(e: &ApiError) -> bool {
+    match e {
+        ApiError::Request(_)
+        | ApiError::Invalid(_)
+        | ApiError::NotAcceptable(_)
+        | ApiError::TooLarge
+        | ApiError::BodyTimeout
+        | ApiError::Overloaded
+        | ApiError::Internal(_) => true,
+        ApiError::NotFound | ApiError::MethodNotAllowed => false,
+    }
+}
+
+/// Checks `value` against `schema`, in the JSON Schema subset the documented error bodies use
+/// (`$ref` into `doc`, `type`, `properties`, `required`, `items`, `const`, `minimum`,
+/// `anyOf`), and
+/// collects what fails. Any other keyword is a failure too, so nothing passes unchecked.
+fn conform(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    let Some(obj) = schema.as_object() else {
+        errors.push(format!("{at}: schema is not an object"));
+        return;
+    };
+    for (key, rule) in obj {
+        match key.as_str() {
+            "title" | "description" => {}
+            "$ref" => {
+                let name = rule
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .unwrap_or_default();
+                conform(doc, schema_of(doc, name), value, at, errors);
+            }
+            "type" => {
+                let ok = match rule.as_str() {
+                    Some("object") => value.is_object(),
+                    Some("array") => value.is_array(),
+                    Some("string") => value.is_string(),
+                    Some("integer") => value.is_i64() || value.is_u64(),
+                    _ => false,
+                };
+                if !ok {
+                    errors.push(format!("{at}: {value} is not of type {rule}"));
+                }
+            }
+            "const" if rule != value => errors.push(format!("{at}: {value} is not {rule}")),
+            "minimum" if value.as_f64() < rule.as_f64() => {
+                errors.push(format!("{at}: {value} is below {rule}"));
+            }
+            "minimum" => {}
+            "const" => {}
+            "required" => {
+                for name in rule.as_array().into_iter().flatten() {
+                    if value.get(name.as_str().unwrap_or_default()).is_none() {
+                        errors.push(format!("{at}: {name} is missing"));
+                    }
+                }
+            }
+            "properties" => {
+                for (name, sub) in rule.as_object().into_iter().flatten() {
+                    if let Some(v) = value.get(name) {
+                        conform(doc, sub, v, &format!("{at}.{name}"), errors);
+                    }
+                }
+            }
+            "items" => {
+                for (i, v) in value.as_array().into_iter().flatten().enumerate() {
+                    conform(doc, rule, v, &format!("{at}[{i}]"), errors);
+                }
+            }
+            "anyOf" => {
+                let any = rule.as_array().into_iter().flatten().any(|option| {
+                    let mut sub = Vec::new();
+                    conform(doc, option, value, at, &mut sub);
+                    sub.is_empty()
+                });
+                if !any {
+                    errors.push(format!("{at}: {value} matches no anyOf option"));
+                }
+            }
+            other => errors.push(format!("{at}: keyword {other} is not checked here")),
+        }
+    }
+}
+
+fn schema_of<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    &doc["components"]["schemas"][name]
+}
+
+fn status_codes(d: &Value, path: &str, method: &str) -> Vec<String> {
+    d["paths"][path][method]["responses"]
+        .as_object()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn operations_list_every_status_they_answer() {
+    let d = doc(&rosenbrock(), &all_endpoints());
+    for path in [
+        "/apply",
+        "/jacobian",
+        "/jacobian_vector_product",
+        "/vector_jacobian_product",
+    ] {
+        assert_eq!(
+            status_codes(&d, path, "post"),
+            ["200", "406", "408", "413", "422", "500", "503", "504"],
+            "{path}"
+        );
+    }
+    // abstract_eval ignores Accept: no 406.
+    assert_eq!(
+        status_codes(&d, "/abstract_eval", "post"),
+        ["200", "408", "413", "422", "500", "503", "504"]
+    );
+    assert_eq!(status_codes(&d, "/health", "get"), ["200"]);
+}
+
+#[test]
+fn upstream_responses_are_unchanged() {
+    let d = doc(&rosenbrock(), &all_endpoints());
+    let apply = &d["paths"]["/apply"]["post"]["responses"];
+    assert_eq!(
+        apply["422"],
+        json!({ "description": "Validation Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/HTTPValidationError" } } } })
+    );
+    assert_eq!(
+        apply["200"]["content"]["application/json"],
+        json!({ "schema": { "$ref": "#/components/schemas/ApplyOutputSchema" } })
+    );
+    assert_eq!(
+        d["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+        json!({ "additionalProperties": true, "type": "object", "title": "Response Health Health Get" })
+    );
+    // The error bodies are inline: the components are upstream's, name for name.
+    assert!(schema(&d, "HTTPError").is_null());
+}
+
+#[test]
+fn every_error_body_and_header_conforms_to_its_documented_response() {
+    let d = doc(&rosenbrock(), &all_endpoints());
+    for (endpoint, _) in all_endpoints() {
+        let path = format!("/{}", endpoint.name());
+        let responses = &d["paths"][&path]["post"]["responses"];
+        for error in route_errors() {
+            assert!(considered(&error));
+            if endpoint == Endpoint::AbstractEval && matches!(error, ApiError::NotAcceptable(_)) {
+                continue; // abstract_eval never negotiates
+            }
+            let status = error.status();
+            let documented = &responses[status.as_str()];
+            assert!(
+                !documented.is_null(),
+                "{path}: {status} ({error}) is not documented"
+            );
+            let mut errors = Vec::new();
+            conform(
+                &d,
+                &documented["content"]["application/json"]["schema"],
+                &error.body(),
+                "body",
+                &mut errors,
+            );
+            assert!(errors.is_empty(), "{path}: {status} ({error}): {errors:?}");
+            let response = error.into_response();
+            for (name, header) in documented["headers"].as_object().into_iter().flatten() {
+                let sent = response.headers().get(name.as_str());
+                assert_eq!(header["required"], true, "{path}: {status} {name}");
+                let sent = sent.and_then(|v| v.to_str().ok()).map(|v| {
+                    // Header text as schemathesis reads it: an integer schema parses it.
+                    match header["schema"]["type"].as_str() {
+                        Some("integer") => v.parse::<i64>().map_or(json!(v), |n| json!(n)),
+                        _ => json!(v),
+                    }
+                });
+                let Some(sent) = sent else {
+                    panic!("{path}: {status} is sent without its {name} header");
+                };
+                let mut errors = Vec::new();
+                conform(&d, &header["schema"], &sent, name, &mut errors);
+                assert!(errors.is_empty(), "{path}: {status}: {errors:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_406_body_lists_what_the_server_offers() {
+    let d = doc(&rosenbrock(), &all_endpoints());
+    let detail = &d["paths"]["/apply"]["post"]["responses"]["406"]["content"]["application/json"]["schema"]
+        ["properties"]["detail"]["properties"];
+    assert_eq!(
+        detail["available_formats"]["const"],
+        json!(["json", "json+base64"])
+    );
+    let mut errors = Vec::new();
+    let offered_more = ApiError::NotAcceptable(NotAcceptable {
+        accept: "text/html".into(),
+        formats: vec!["json", "json+base64", "json+binref"],
+    });
+    conform(
+        &d,
+        &d["paths"]["/apply"]["post"]["responses"]["406"]["content"]["application/json"]["schema"],
+        &offered_more.body(),
+        "body",
+        &mut errors,
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
 }
