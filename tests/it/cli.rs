@@ -152,3 +152,34 @@ fn build_of_a_directory_without_a_crate_says_so() {
     assert_eq!(code, 1);
     assert!(err.contains("no Cargo.toml"), "{err}");
 }
+
+/// `run` applies `serve`'s JSON limits to its payload, before parsing it: nesting past
+/// `--max-json-depth` (default 64) and more values than `--max-json-values` are refused with
+/// the limit's name and exit code 1, and nothing is printed to stdout.
+#[test]
+fn run_refuses_a_payload_past_the_json_limits() {
+    let deep = format!(
+        r#"{{"inputs": {{"x": {}0.5{}, "y": 1.0}}}}"#,
+        "[".repeat(1000),
+        "]".repeat(1000)
+    );
+    let (code, out, err) = cli(&["run", EXAMPLE_ROSENBROCK, "apply", &deep]);
+    assert_eq!(code, 1, "stdout: {out}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("JSON nested deeper than") && err.contains("--max-json-depth"),
+        "{err}"
+    );
+
+    // A valid payload of four values (two objects, two numbers) is over a limit of three.
+    let (code, out, err) = cli(&[
+        "run",
+        EXAMPLE_ROSENBROCK,
+        "apply",
+        r#"{"inputs": {"x": 0.5, "y": 1.0}}"#,
+        "--max-json-values",
+        "3",
+    ]);
+    assert_eq!(code, 1, "stdout: {out}");
+    assert!(err.contains("--max-json-values"), "{err}");
+}

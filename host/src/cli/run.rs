@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use tesseract_wire::json_limits::broken_limit;
 
 use super::{EngineArgs, WireArgs};
 use crate::codec::{Compression, DecodeOptions, OutputFormat};
@@ -87,6 +88,13 @@ impl Run {
             other => bail!("unsupported output format {other:?}: use json or json+base64"),
         };
         let text = read_payload(&self.payload)?;
+        let limits = self.wire.limits();
+        // The same scan as `serve` runs on a request body, before the payload becomes a
+        // `Value`: a deep or huge payload would otherwise build a tree of that size (or
+        // overflow the stack) before any other limit is checked.
+        if let Some(msg) = broken_limit(text.as_bytes(), &limits) {
+            bail!("the payload is refused: {msg}");
+        }
         let body: serde_json::Value =
             serde_json::from_str(&text).context("the payload is not valid JSON")?;
         let engine = self.engine.engine()?;
@@ -99,7 +107,7 @@ impl Run {
         let opts = CodecOptions {
             decode: DecodeOptions {
                 binref_root: self.input_path,
-                limits: self.wire.limits(),
+                limits,
                 ..DecodeOptions::default()
             },
             format: Format {
