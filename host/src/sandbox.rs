@@ -223,6 +223,23 @@ impl WasiView for HostState {
     }
 }
 
+/// How many times `--max-memory` the host lets one call's result take once lifted.
+///
+/// The data of a result lies in guest memory, and lifting copies it once, so an honest result
+/// costs at most `--max-memory` of host memory in arrays and strings. The host's form of a
+/// list entry is larger than the guest's, by at most 3× (2× for a tree's `(path, leaf)`, 2.9×
+/// for a jacobian block: `tests::host_entries_are_at_most_three_times_their_guest_size`), so
+/// twice the guest memory refuses an honest result only if more than half of that memory
+/// holds its entries rather than their data (a million entries per 64 MiB). A result past it
+/// is lists aliasing the same bytes, which the canonical ABI cannot rule out.
+pub const RESULT_BUDGET_FACTOR: u64 = 2;
+
+/// Host bytes one call's result may take once lifted: [`RESULT_BUDGET_FACTOR`] ×
+/// `--max-memory`.
+pub fn result_budget_bytes(limits: &Limits) -> u64 {
+    limits.max_memory_bytes.saturating_mul(RESULT_BUDGET_FACTOR)
+}
+
 /// Makes a store for one call, deadline armed.
 pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState> {
     let stdout = CappedPipe::new(limits.max_output_bytes);
@@ -244,6 +261,12 @@ pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState>
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
+    // Wasmtime charges every list (`len × size_of::<T>()`) and string (its bytes) it lifts
+    // from the guest against this "hostcall fuel" before allocating it, afresh for each lift:
+    // for an export, the lift of its result. This is what bounds a result whose lists alias
+    // the same guest bytes. Its default (128 MiB) is unrelated to our limits; it would refuse
+    // honest results under the default `--max-memory`.
+    store.set_hostcall_fuel(usize::try_from(result_budget_bytes(limits)).unwrap_or(usize::MAX));
     // Must precede instantiation: the deadline starts at 0 and would interrupt it.
     store.set_epoch_deadline(limits.deadline_ticks());
     store.epoch_deadline_trap();
@@ -278,6 +301,12 @@ pub fn classify(
     if error.is::<wasmtime::PoolConcurrencyLimitError>() {
         return CallError::Busy;
     }
+    if exhausted_hostcall_fuel(error) {
+        return CallError::Contract(format!(
+            "its result would take more than {} bytes of host memory",
+            result_budget_bytes(limits)
+        ));
+    }
     let trap = error.downcast_ref::<Trap>().copied();
     if store.data().limiter.hit && trap.is_some_and(|t| t != Trap::Interrupt) {
         return CallError::MemoryLimit {
@@ -296,6 +325,19 @@ pub fn classify(
         None => CallError::Host(format!("{error:#}")),
     }
 }
+
+/// Whether wasmtime refused a lift for want of hostcall fuel (see [`new_store`]).
+///
+/// Its error type is private, so this matches its message: wasmtime is pinned in `Cargo.lock`,
+/// and `tests/it/aliasing.rs` fails if an upgrade changes the text.
+fn exhausted_hostcall_fuel(error: &wasmtime::Error) -> bool {
+    error
+        .chain()
+        .any(|e| e.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
+}
+
+/// The end of wasmtime 48's `HostcallFuelExhausted` message.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// Pulls the panic message out of Rust's default panic output on stderr:
 /// `thread '<unnamed>' panicked at src/lib.rs:3:5:\n<message>\nnote: ...`.
@@ -319,6 +361,54 @@ mod tests {
             Some("panicked at src/lib.rs:3:5: deliberate")
         );
         assert_eq!(panic_message("memory allocation of 8 bytes failed"), None);
+    }
+
+    /// Host size over guest (canonical ABI) size of a list element.
+    fn ratio<T: wasmtime::component::ComponentType>() -> f64 {
+        std::mem::size_of::<T>() as f64 / T::SIZE32 as f64
+    }
+
+    #[test]
+    fn host_entries_are_at_most_three_times_their_guest_size() {
+        // What RESULT_BUDGET_FACTOR's argument rests on: every list a result can hold.
+        use crate::bindings::w;
+        let entries = [
+            ("tree entry", ratio::<(String, w::Leaf)>()),
+            ("vectors entry", ratio::<(String, w::Tensor)>()),
+            ("jacobian block", ratio::<(String, String, w::Tensor)>()),
+            ("abstract-tree entry", ratio::<(String, w::AbstractLeaf)>()),
+            ("schema field", ratio::<w::Field>()),
+            ("dim", ratio::<w::Dim>()),
+        ];
+        for (what, r) in entries {
+            eprintln!("{what}: {r:.2}");
+            assert!(r <= 3.0, "{what}: the host form is {r:.2}× the guest's");
+        }
+        // Numbers cost the host what they cost the guest.
+        for r in [
+            ratio::<u64>(),
+            ratio::<f64>(),
+            ratio::<f32>(),
+            ratio::<i32>(),
+            ratio::<i64>(),
+            ratio::<u8>(),
+        ] {
+            assert!((r - 1.0).abs() < f64::EPSILON, "{r}");
+        }
+    }
+
+    #[test]
+    fn result_budget_is_twice_the_guest_memory() {
+        let limits = Limits {
+            max_memory_bytes: 64 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(result_budget_bytes(&limits), 128 << 20);
+        let huge = Limits {
+            max_memory_bytes: u64::MAX,
+            ..Limits::default()
+        };
+        assert_eq!(result_budget_bytes(&huge), u64::MAX);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::hint::black_box;
 use std::io::Write;
+use std::mem::ManuallyDrop;
 
 use ndarray::Array1;
 use tesseract_guest::{DType, Error, Field, Inputs, Outputs, Plain, Schema, Tesseract};
@@ -53,6 +54,43 @@ fn outputs(report: String, x: f64) -> Outputs {
         .with_scalar("count", 0i64)
 }
 
+/// Lists in the result that alias one buffer: `alias` and `alias_text`.
+const ALIASES: usize = 64;
+/// The aliased buffer's size in MiB when `n` is 0: fits a 48 MiB guest.
+const ALIAS_MIB: usize = 16;
+
+/// `mode=alias`: [`ALIASES`] array outputs `alias.[i]` whose buffers are all the same `n` MiB
+/// of float64s. Each `Vec` is rebuilt from the one buffer's raw parts; none is ever dropped,
+/// and the SDK and wit-bindgen move them without copying (length equals capacity, so
+/// `into_boxed_slice` does not reallocate), so every entry of the result carries the same
+/// (pointer, length). Lifting them would copy the buffer once per entry. The paths are
+/// undeclared: a host must refuse the result before it gets as far as the schema.
+fn aliased_arrays(mib: usize) -> Outputs {
+    let len = (mib << 20) / size_of::<f64>();
+    let mut buffer = ManuallyDrop::new(vec![0.5f64; len]);
+    let (ptr, cap) = (buffer.as_mut_ptr(), buffer.capacity());
+    (0..ALIASES).fold(outputs("mode=alias".into(), 0.0), |out, i| {
+        // SAFETY: none of these `Vec`s is dropped or grown before the result leaves the
+        // guest. A host that refuses the result skips the post-return that would free them;
+        // one that accepted it would have the post-return free the buffer 64 times, undefined
+        // behaviour confined to this instance's memory, which is discarded after the call.
+        let alias = unsafe { Vec::from_raw_parts(ptr, len, cap) };
+        out.with_array(format!("alias.[{i}]"), Array1::from(alias))
+    })
+}
+
+/// `mode=alias_text`: as [`aliased_arrays`], with [`ALIASES`] text outputs `text.[i]` that
+/// are all the same `n` MiB of ASCII.
+fn aliased_texts(mib: usize) -> Outputs {
+    let mut buffer = ManuallyDrop::new(vec![b'a'; mib << 20]);
+    let (ptr, len, cap) = (buffer.as_mut_ptr(), buffer.len(), buffer.capacity());
+    (0..ALIASES).fold(outputs("mode=alias_text".into(), 0.0), |out, i| {
+        // SAFETY: as in `aliased_arrays`; the bytes are ASCII, so valid UTF-8.
+        let alias = unsafe { String::from_raw_parts(ptr, len, cap) };
+        out.with_plain(format!("text.[{i}]"), Plain::Text(alias))
+    })
+}
+
 /// Modes that return something their declared outputs do not allow (or, for `nonfinite`,
 /// values that are legal but awkward). `None` for the other modes.
 fn contract_mode(mode: &str, n: usize) -> Option<Outputs> {
@@ -72,6 +110,8 @@ fn contract_mode(mode: &str, n: usize) -> Option<Outputs> {
         "wrong_path" => base().with_scalar("undeclared", 1.0f64),
         // `n` elements where 4 are declared.
         "big_output" => base().with_array("v", Array1::<f64>::from_elem(n, 1.0)),
+        "alias" => aliased_arrays(if n == 0 { ALIAS_MIB } else { n }),
+        "alias_text" => aliased_texts(if n == 0 { ALIAS_MIB } else { n }),
         _ => return None,
     })
 }
@@ -150,11 +190,13 @@ impl Tesseract for SandboxProbe {
             .description("Misbehaves on request, to test the host's sandbox.")
             .input(Field::string("mode").description(
                 "ok, slow, loop, alloc, try_alloc, panic, fs, net, env, stdout, recurse, \
-                     nonfinite, wrong_dtype, wrong_shape, wrong_path or big_output.",
+                     nonfinite, wrong_dtype, wrong_shape, wrong_path, big_output, alias or \
+                     alias_text.",
             ))
             .input(Field::integer("n").default(0).description(
                 "Bytes for alloc, try_alloc and stdout; milliseconds for slow; \
-                         elements for big_output.",
+                         elements for big_output; MiB of the aliased buffer for alias and \
+                         alias_text (0: 16).",
             ))
             .output(
                 Field::string("report")
