@@ -20,6 +20,9 @@ use crate::derive::{self, ShapeError, Slot};
 use crate::planner::{self, Capabilities, Direction, Endpoint, Route};
 use crate::sandbox::CallError;
 
+mod abstract_cache;
+use abstract_cache::AbstractCache;
+
 /// A result and the route that produced it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Served<T> {
@@ -40,6 +43,8 @@ pub struct RuntimeOptions {
 pub struct Runtime {
     component: Arc<Tesseract>,
     capabilities: Capabilities,
+    /// Shared by clones: every request's `Runtime` is a clone of the served one.
+    abstract_cache: Arc<AbstractCache>,
 }
 
 impl From<ShapeError> for CallError {
@@ -168,6 +173,7 @@ impl Runtime {
         Runtime {
             component,
             capabilities,
+            abstract_cache: Arc::default(),
         }
     }
 
@@ -581,8 +587,15 @@ impl Runtime {
 
     /// # Errors
     /// See [`CallError`].
+    ///
+    /// Successful answers are cached by their exact abstract inputs (see [`abstract_cache`]):
+    /// the vjp route asks for them on every request when an output has a free dimension.
     pub fn abstract_eval(&self, inputs: &AbstractTree) -> Result<Served<AbstractTree>, CallError> {
         let route = self.plan(Endpoint::AbstractEval)?;
+        let (cached, key) = self.abstract_cache.get(inputs);
+        if let Some(value) = cached {
+            return Ok(Served { value, route });
+        }
         let value = match route {
             Route::Native => self.component.call_abstract_eval(inputs)?,
             _ => {
@@ -590,6 +603,9 @@ impl Runtime {
                 abstract_outputs(self.component.call_apply(&zeros)?)
             }
         };
+        if let Some(key) = key {
+            self.abstract_cache.insert(key, &value);
+        }
         Ok(Served { value, route })
     }
 }

@@ -231,17 +231,15 @@ async fn compute_async(
         .await
         .map_err(|_| ApiError::Overloaded)?;
     let app = shared.app.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let computed = off_the_workers(move || {
         // Held until the guest really finishes, even if the client has gone.
         let _permits = (admitted, running);
         let value = body::parse(content_type.as_deref(), &bytes, &app.inner.decode.limits)?;
         drop(bytes);
         compute_blocking(&app, endpoint, &value, negotiated, run_id)
-    });
-    let computed = match task.await {
-        Ok(result) => result?,
-        Err(e) => return Err(ApiError::Internal(format!("the compute task failed: {e}"))),
-    };
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the compute task failed: {e}")))??;
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, computed.content_type)],
@@ -254,6 +252,44 @@ async fn compute_async(
         headers.insert(BATCH_SIZE_HEADER, HeaderValue::from(k));
     }
     Ok(response)
+}
+
+/// Runs `work`, which may block for as long as a guest's deadline, where it cannot stall the
+/// Tokio workers, so `/health` and other connections keep being served.
+///
+/// On the multi-threaded runtime (`tesseract-wasm serve`) this is `block_in_place`: the
+/// calling worker first hands its scheduler core (its queued tasks and the I/O driver) to
+/// another thread, then runs `work` as a plain blocking thread, and the response is written
+/// from the same thread afterwards. `spawn_blocking` would cost two cross-thread wake-ups on
+/// every request's critical path (worker → blocking pool → worker), which on a loaded 2-core
+/// machine were most of a small request's latency (BENCHMARKS.md, p50 analysis). Elsewhere
+/// (a current-thread runtime, as in `oneshot` tests) `block_in_place` is not available and
+/// `work` goes to the blocking pool.
+///
+/// # Errors
+/// When `work` panicked: the panic is caught on either path and its message returned, so the
+/// caller answers 500 and the connection and server go on.
+pub(super) async fn off_the_workers<T, F>(work: F) -> Result<T, String>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(|| catch_unwind(AssertUnwindSafe(work))).map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            format!("it panicked: {message}")
+        })
+    } else {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The route of one computational endpoint.

@@ -1,5 +1,5 @@
-//! Unit tests of the HTTP layer that need no component: `Accept` negotiation and body
-//! parsing. Routes are tested against real components in `tests/it/http.rs`.
+//! Unit tests of the HTTP layer that need no component: `Accept` negotiation, body parsing
+//! and where blocking work runs. Routes are tested against real components in `tests/it/http.rs`.
 
 use serde_json::{Value, json};
 
@@ -261,4 +261,63 @@ fn bodies_follow_the_content_type() {
         e.body(),
         json!({"detail": [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": null}]})
     );
+}
+
+/// Runs `off_the_workers` from a task on `rt`'s workers with work that blocks until another
+/// task, spawned just before, has run; true when it did (so the work did not hold the only
+/// worker).
+fn other_tasks_run_during_blocking_work(rt: &tokio::runtime::Runtime) -> bool {
+    rt.block_on(async {
+        let task = tokio::spawn(async {
+            let (tx, rx) = std::sync::mpsc::channel();
+            tokio::spawn(async move { tx.send(()) });
+            super::handlers::off_the_workers(move || {
+                rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
+            })
+            .await
+        });
+        matches!(task.await, Ok(Ok(true)))
+    })
+}
+
+#[test]
+fn blocking_work_leaves_the_only_worker_free() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    assert!(other_tasks_run_during_blocking_work(&rt));
+}
+
+#[test]
+fn blocking_work_leaves_a_current_thread_runtime_free() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    assert!(other_tasks_run_during_blocking_work(&rt));
+}
+
+#[test]
+fn a_panic_in_blocking_work_is_an_error_on_either_runtime() {
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a tokio runtime");
+    let single = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+    for rt in [multi, single] {
+        let result = rt.block_on(async {
+            tokio::spawn(super::handlers::off_the_workers(|| -> u8 {
+                panic!("guest host bug")
+            }))
+            .await
+        });
+        let Ok(Err(message)) = result else {
+            panic!("expected the panic as an error, got {result:?}");
+        };
+        assert!(message.contains("guest host bug"), "{message}");
+    }
 }
