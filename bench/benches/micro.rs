@@ -72,6 +72,21 @@ fn codec(c: &mut Criterion) {
             ))
         })
     });
+    // What the server sends: the array written straight from the tensor's slice.
+    for (name, format) in [
+        ("json", OutputFormat::Json),
+        ("base64", OutputFormat::JsonBase64),
+    ] {
+        g.bench_function(format!("direct serialize {name} float64 1e6"), |b| {
+            b.iter(|| {
+                serde_json::to_vec(&codec::EncodedArray {
+                    tensor: black_box(&out),
+                    format,
+                    compression: Compression::None,
+                })
+            })
+        });
+    }
     g.finish();
 }
 

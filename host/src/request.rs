@@ -16,7 +16,7 @@ use tesseract_model::path::{self, TemplateSegment};
 use tesseract_model::schema::{Dim, FieldKind, Info, ShapeSpec};
 use tesseract_model::{GuestError, Leaf, Tensor, Tree, Vectors};
 
-use crate::codec::{self, Compression, DecodeOptions, OutputFormat};
+use crate::codec::{self, Answer, Compression, DecodeOptions, OutputFormat};
 use crate::planner::{Endpoint, Route};
 use crate::runtime::Runtime;
 use crate::sandbox::CallError;
@@ -78,7 +78,8 @@ impl Default for Format {
 /// A served request: the response body and the route that computed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
-    pub body: Value,
+    /// Serializes straight from the result's tensors; derefs to the body as a [`Value`].
+    pub body: Answer,
     pub route: Route,
     /// K, the number of (co)tangents of a batched jvp/vjp; `None` for anything else.
     pub batch_size: Option<usize>,
@@ -493,17 +494,15 @@ fn restore_batch(v: Vectors, batch: &[usize]) -> Result<Vectors, CallError> {
     batch::restore_batch(v, batch).map_err(|e| CallError::Contract(e.to_string()))
 }
 
-fn vectors_json(v: &Vectors, format: Format) -> Value {
-    Value::Object(
-        v.iter()
-            .map(|(p, t)| {
-                (
-                    p.clone(),
-                    codec::encode_array(t, format.output, format.compression),
-                )
-            })
-            .collect(),
-    )
+/// The (co)tangent results keyed by their paths as given (not unflattened), moved into the
+/// answer.
+fn vectors_json(v: Vectors, format: Format) -> Answer {
+    let skeleton = Value::Object(v.keys().map(|p| (p.clone(), Value::Null)).collect());
+    let mut answer = Answer::new(skeleton, format.output, format.compression);
+    for (p, t) in v {
+        answer.put(&[path::Segment::Key(p)], t);
+    }
+    answer
 }
 
 /// The declared contract results are held to on the HTTP path: dtypes are cast as upstream
@@ -521,17 +520,29 @@ fn conform_outputs(info: &Info, outputs: Tree) -> Result<Tree, CallError> {
     contract(info).apply(outputs).map_err(broke)
 }
 
-fn tree_json(tree: &Tree, format: Format) -> Result<Value, CallError> {
-    let flat: BTreeMap<String, Value> = tree
-        .iter()
-        .map(|(p, l)| {
-            (
-                p.clone(),
-                codec::leaf_to_json(l, format.output, format.compression),
-            )
-        })
-        .collect();
-    codec::unflatten(&flat).map_err(|e| CallError::Contract(e.to_string()))
+/// The result tree as nested JSON, its tensors moved into the answer at their places.
+fn tree_json(tree: Tree, format: Format) -> Result<Answer, CallError> {
+    let mut flat: BTreeMap<String, Value> = BTreeMap::new();
+    let mut tensors = Vec::new();
+    for (p, leaf) in tree {
+        match leaf {
+            Leaf::Tensor(t) => {
+                flat.insert(p.clone(), Value::Null);
+                tensors.push((p, t));
+            }
+            Leaf::Plain(plain) => {
+                flat.insert(p, codec::plain_to_json(&plain));
+            }
+        }
+    }
+    let skeleton = codec::unflatten(&flat).map_err(|e| CallError::Contract(e.to_string()))?;
+    let mut answer = Answer::new(skeleton, format.output, format.compression);
+    for (p, t) in tensors {
+        // `unflatten` has parsed every path already.
+        let at = path::parse(&p).map_err(|e| CallError::Contract(e.to_string()))?;
+        answer.put(&at, t);
+    }
+    Ok(answer)
 }
 
 /// Validates `body` for `endpoint` and serves it with `runtime`.
@@ -560,7 +571,7 @@ pub fn handle(
             let served = runtime.apply(&tree)?;
             let outputs = conform_outputs(info, served.value)?;
             Ok(Response {
-                body: tree_json(&outputs, opts.format)?,
+                body: tree_json(outputs, opts.format)?,
                 route: served.route,
                 batch_size: None,
             })
@@ -577,7 +588,7 @@ pub fn handle(
                 .collect();
             let body = codec::unflatten(&flat).map_err(|e| CallError::Contract(e.to_string()))?;
             Ok(Response {
-                body,
+                body: body.into(),
                 route: served.route,
                 batch_size: None,
             })
@@ -609,18 +620,22 @@ pub fn handle(
                 .jacobian(&tree, &ins, &outs, served.value)
                 .map_err(broke)?;
             let mut nested: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-            for ((o, i), t) in &served.value {
-                nested.entry(o.clone()).or_default().insert(
-                    i.clone(),
-                    codec::encode_array(t, opts.format.output, opts.format.compression),
-                );
+            for (o, i) in served.value.keys() {
+                nested
+                    .entry(o.clone())
+                    .or_default()
+                    .insert(i.clone(), Value::Null);
             }
-            let body = Value::Object(
+            let skeleton = Value::Object(
                 nested
                     .into_iter()
                     .map(|(o, m)| (o, Value::Object(m)))
                     .collect(),
             );
+            let mut body = Answer::new(skeleton, opts.format.output, opts.format.compression);
+            for ((o, i), t) in served.value {
+                body.put(&[path::Segment::Key(o), path::Segment::Key(i)], t);
+            }
             Ok(Response {
                 body,
                 route: served.route,
@@ -681,7 +696,7 @@ pub fn handle(
                 .jvp(&outs, &dirs.batch, value)
                 .map_err(broke)?;
             Ok(Response {
-                body: vectors_json(&value, opts.format),
+                body: vectors_json(value, opts.format),
                 route,
                 batch_size,
             })
@@ -767,7 +782,7 @@ pub fn handle(
                 .vjp(&tree, &ins, &dirs.batch, value)
                 .map_err(broke)?;
             Ok(Response {
-                body: vectors_json(&value, opts.format),
+                body: vectors_json(value, opts.format),
                 route,
                 batch_size,
             })

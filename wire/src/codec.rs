@@ -26,11 +26,13 @@ use serde_json::{Map, Number, Value, json};
 use tesseract_model::path::{self as tree_path, Segment};
 use tesseract_model::{AbstractLeaf, DType, Data, Leaf, Plain, ShapeDType, Tensor};
 
+mod answer;
 mod narrow;
 mod nonfinite;
 #[cfg(test)]
 mod tests;
 
+pub use answer::{Answer, EncodedArray, JsonBuffer};
 use narrow::WireDType;
 pub use nonfinite::{marker_value, python_tokens};
 
@@ -511,14 +513,12 @@ fn decode_encoded(map: &Map<String, Value>, opts: &DecodeOptions) -> Result<Tens
             let Value::String(text) = buffer else {
                 return Err(ArrayError::not_encoded("'data.buffer' must be a string"));
             };
-            let bytes = decode_base64(text, if lz4 { None } else { Some(nbytes) })?;
-            let bytes = if lz4 {
-                lz4_decompress(&bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))?
+            if !lz4 && let WireDType::Held(dtype) = wire {
+                check_base64_len(text, Some(nbytes))?;
+                decode_base64_data(text, dtype, nbytes)?
             } else {
-                bytes
-            };
-            wire.read_le_bytes(&bytes, nbytes)
-                .map_err(|e| ArrayError::decode(encoding, e))?
+                decode_base64_bytes(text, lz4, nbytes, wire, encoding)?
+            }
         }
         "binref" => {
             let Value::String(text) = buffer else {
@@ -580,9 +580,9 @@ fn decode_json_buffer(
     wire.fit_json(convert(data, wire.holder(), CastMode::Unsafe)?)
 }
 
-/// Decodes strict, padded standard base64. When the plain byte length is known, it is checked
-/// from the text length first so that a wrong-sized buffer is refused before decoding.
-fn decode_base64(text: &str, expected: Option<usize>) -> Result<Vec<u8>, ArrayError> {
+/// Checks a base64 text's length: a multiple of 4, and when the plain byte length is known,
+/// that length, so that a wrong-sized buffer is refused before decoding.
+fn check_base64_len(text: &str, expected: Option<usize>) -> Result<(), ArrayError> {
     if !text.len().is_multiple_of(4) {
         return Err(ArrayError::decode(
             "base64",
@@ -599,9 +599,124 @@ fn decode_base64(text: &str, expected: Option<usize>) -> Result<Vec<u8>, ArrayEr
             ));
         }
     }
+    Ok(())
+}
+
+/// Decodes strict, padded standard base64 into bytes.
+fn decode_base64(text: &str, expected: Option<usize>) -> Result<Vec<u8>, ArrayError> {
+    check_base64_len(text, expected)?;
     BASE64
         .decode(text)
         .map_err(|e| ArrayError::decode("base64", format!("invalid base64: {e}")))
+}
+
+/// A base64 buffer that is lz4-compressed or holds a dtype this server widens: bytes first,
+/// then elements.
+fn decode_base64_bytes(
+    text: &str,
+    lz4: bool,
+    nbytes: usize,
+    wire: WireDType,
+    encoding: &str,
+) -> Result<Data, ArrayError> {
+    let bytes = decode_base64(text, if lz4 { None } else { Some(nbytes) })?;
+    let bytes = if lz4 {
+        lz4_decompress(&bytes, nbytes).map_err(|e| ArrayError::decode(encoding, e))?
+    } else {
+        bytes
+    };
+    wire.read_le_bytes(&bytes, nbytes)
+        .map_err(|e| ArrayError::decode(encoding, e))
+}
+
+/// A base64 buffer of a dtype held as is, decoded straight into the element vector (no byte
+/// vector in between). `text` has passed [`check_base64_len`] for `nbytes`.
+fn decode_base64_data(text: &str, dtype: DType, nbytes: usize) -> Result<Data, ArrayError> {
+    let n = nbytes / dtype.size_bytes().max(1);
+    Ok(match dtype {
+        DType::Float32 => Data::Float32(decode_base64_into(text, n, FromLe::le_to_native)?),
+        DType::Float64 => Data::Float64(decode_base64_into(text, n, FromLe::le_to_native)?),
+        DType::Int32 => Data::Int32(decode_base64_into(text, n, FromLe::le_to_native)?),
+        DType::Int64 => Data::Int64(decode_base64_into(text, n, FromLe::le_to_native)?),
+        // numpy reads any nonzero byte as True.
+        DType::Bool => Data::Bool(
+            decode_base64_into::<u8>(text, n, |b| b)?
+                .into_iter()
+                .map(|b| b != 0)
+                .collect(),
+        ),
+    })
+}
+
+/// Little-endian element reads for [`decode_base64_into`]; a no-op on little-endian hosts.
+trait FromLe: bytemuck::Pod {
+    fn le_to_native(self) -> Self;
+}
+
+macro_rules! from_le_int {
+    ($($t:ty),*) => {$(
+        impl FromLe for $t {
+            fn le_to_native(self) -> $t {
+                <$t>::from_le(self)
+            }
+        }
+    )*};
+}
+from_le_int!(i32, i64);
+
+impl FromLe for f32 {
+    fn le_to_native(self) -> f32 {
+        f32::from_bits(u32::from_le(self.to_bits()))
+    }
+}
+
+impl FromLe for f64 {
+    fn le_to_native(self) -> f64 {
+        f64::from_bits(u64::from_le(self.to_bits()))
+    }
+}
+
+/// Decodes base64 text holding exactly `n` little-endian `T`s into a `Vec<T>`.
+fn decode_base64_into<T: bytemuck::Pod>(
+    text: &str,
+    n: usize,
+    from_le: impl Fn(T) -> T,
+) -> Result<Vec<T>, ArrayError> {
+    let mut out = vec![T::zeroed(); n];
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
+    // The last 4-character quantum carries any padding and may decode to fewer than 3 bytes,
+    // so it goes through a small buffer: `decode_slice` wants room for whole groups.
+    let (head, tail) = text.split_at(text.len().saturating_sub(4));
+    let mut last = [0u8; 3];
+    let decoded = BASE64.decode_slice(head, bytes).and_then(|written| {
+        let k = BASE64.decode_slice(tail, &mut last)?;
+        Ok((written, k))
+    });
+    match decoded {
+        Ok((written, k)) if written + k == bytes.len() => {
+            bytes[written..].copy_from_slice(&last[..k]);
+        }
+        // Decoding the whole text again words the error as it reads from the start.
+        _ => {
+            return Err(match BASE64.decode(text) {
+                Err(e) => ArrayError::decode("base64", format!("invalid base64: {e}")),
+                Ok(b) => ArrayError::decode(
+                    "base64",
+                    format!(
+                        "buffer holds {} bytes, but shape and dtype need {}",
+                        b.len(),
+                        bytes.len()
+                    ),
+                ),
+            });
+        }
+    }
+    if cfg!(target_endian = "big") {
+        for x in &mut out {
+            *x = from_le(*x);
+        }
+    }
+    Ok(out)
 }
 
 const LZ4_MAGIC: u32 = 0x184D_2204;

@@ -4,10 +4,13 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
+use tesseract_model::path::Segment;
 use tesseract_model::schema::{Dim, ShapeSpec};
 use tesseract_model::{DType, Data, Tensor, Vectors};
 use tesseract_wire::batch::{self, Limits, Reference};
-use tesseract_wire::codec::{Compression, DecodeOptions, OutputFormat, decode_array, encode_array};
+use tesseract_wire::codec::{
+    Answer, Compression, DecodeOptions, EncodedArray, OutputFormat, decode_array, encode_array,
+};
 
 fn shape() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(0usize..5, 0..4)
@@ -88,6 +91,42 @@ proptest! {
         prop_assert_eq!(back.dtype(), t.dtype());
         // -0.0 == 0.0 here: JSON may write either.
         prop_assert_eq!(back.data().to_f64(), t.data().to_f64());
+    }
+
+    /// An array written straight from its tensor is byte for byte the serialized
+    /// `encode_array` value, in every format: same digits, same nulls, same key order.
+    #[test]
+    fn direct_encoding_is_the_values_bytes(t in tensor(), json in any::<bool>(), lz4 in any::<bool>()) {
+        let format = if json { OutputFormat::Json } else { OutputFormat::JsonBase64 };
+        let compression = if lz4 { Compression::Lz4 } else { Compression::None };
+        let direct = serde_json::to_string(&EncodedArray { tensor: &t, format, compression })
+            .expect("serializes");
+        let via_value = serde_json::to_string(&encode_array(&t, format, compression))
+            .expect("serializes");
+        prop_assert_eq!(direct, via_value);
+    }
+
+    /// An answer serializes as the value it derefs to, with arrays nested in objects and
+    /// lists next to plain values.
+    #[test]
+    fn answer_serializes_as_its_value(a in tensor(), b in tensor(), json in any::<bool>()) {
+        let format = if json { OutputFormat::Json } else { OutputFormat::JsonBase64 };
+        let skeleton = serde_json::json!({"z": null, "m": {"items": [1, null, "x"]}, "p": 0.1});
+        let mut answer = Answer::new(skeleton, format, Compression::None);
+        answer.put(&[Segment::Key("z".into())], a.clone());
+        answer.put(
+            &[Segment::Field("m".into()), Segment::Field("items".into()), Segment::Index(1)],
+            b.clone(),
+        );
+        let text = serde_json::to_string(&answer).expect("serializes");
+        let want = serde_json::json!({
+            "z": encode_array(&a, format, Compression::None),
+            "m": {"items": [1, encode_array(&b, format, Compression::None), "x"]},
+            "p": 0.1,
+        });
+        prop_assert_eq!(&text, &serde_json::to_string(&want).expect("serializes"));
+        prop_assert_eq!(&*answer, &want);
+        prop_assert_eq!(answer.into_value(), want);
     }
 }
 

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use crate::codec::Answer;
+
 /// Why binref output could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum BinrefError {
@@ -139,7 +141,8 @@ fn rewrite(value: &mut Value, at: &mut Vec<String>, sink: &mut Sink) -> Result<(
 ///
 /// # Errors
 /// When the file cannot be written, or a buffer is not base64 (a bug upstream of here).
-pub fn to_binref(body: &mut Value, root: &Path, run_id: &str) -> Result<(), BinrefError> {
+pub fn to_binref(body: &mut Answer, root: &Path, run_id: &str) -> Result<(), BinrefError> {
+    let body = body.value_mut();
     let mut sink = Sink {
         root: root.to_path_buf(),
         relative: format!("run_{run_id}/{}.bin", random_id()),

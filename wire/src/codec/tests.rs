@@ -146,6 +146,56 @@ fn base64_int64_round_trips() {
     assert_eq!(decode(v).expect("decodes"), x);
 }
 
+#[test]
+fn base64_decodes_straight_into_elements_for_every_padding() {
+    // 0..7 elements of 1, 4 and 8 bytes cover every remainder mod 3, so every padding.
+    for n in 0..7usize {
+        let f32s: Vec<f32> = (0..n).map(|i| i as f32 * -1.5 + 0.1).collect();
+        let f64s: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
+        let i32s: Vec<i32> = (0..n).map(|i| i32::MIN + i as i32).collect();
+        let bools: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
+        let cases = [
+            t(vec![n], f32s),
+            t(vec![n], f64s),
+            t(vec![n], i32s),
+            t(vec![n], bools),
+        ];
+        for x in cases {
+            let v = encode_array(&x, OutputFormat::JsonBase64, Compression::None);
+            assert_eq!(decode(v).expect("decodes"), x, "{n} elements");
+        }
+    }
+}
+
+#[test]
+fn base64_errors_in_the_last_quantum_read_as_from_the_start() {
+    // 8 bytes: "AAAAAAAAAAA=" — the bad symbol is in the last quantum, at offset 9.
+    let v =
+        json!({"shape":[2],"dtype":"float32","data":{"buffer":"AAAAAAAAA!A=","encoding":"base64"}});
+    let e = decode(v).expect_err("refused");
+    assert_eq!(e.kind, ARRAY_DECODE_ERROR);
+    assert_eq!(
+        e.msg,
+        format!(
+            "Failed to decode array buffer (base64 encoding): invalid base64: {}",
+            BASE64.decode("AAAAAAAAA!A=").expect_err("bad")
+        )
+    );
+    // Padding in the middle.
+    let v =
+        json!({"shape":[2],"dtype":"float32","data":{"buffer":"AAA=AAAAAAA=","encoding":"base64"}});
+    assert_eq!(err_kind(decode(v)), ARRAY_DECODE_ERROR);
+    // One byte short, though the length rule passes: "AAAAAAAAAA==" holds 7.
+    let v =
+        json!({"shape":[2],"dtype":"float32","data":{"buffer":"AAAAAAAAAA==","encoding":"base64"}});
+    assert!(
+        decode(v)
+            .expect_err("short")
+            .msg
+            .contains("buffer holds 7 bytes")
+    );
+}
+
 // --- shape sanity ----------------------------------------------------------------------------
 
 #[test]
@@ -649,6 +699,58 @@ fn json_output_matches_numpy_tolist() {
     assert_eq!(
         serde_json::to_string(&float_json(1.0)).expect("json"),
         "1.0"
+    );
+}
+
+#[test]
+fn json_output_is_written_from_the_slice_with_the_values_digits() {
+    let x = t(
+        vec![2, 3],
+        vec![0.1f64, 1e-5, 1e16, -0.0, f64::NAN, 123_456_789.012_345_68],
+    );
+    let direct = serde_json::to_string(&JsonBuffer(&x)).expect("json");
+    assert_eq!(
+        direct,
+        "[[0.1,0.00001,1e+16],[-0.0,null,123456789.01234569]]"
+    );
+    assert_eq!(
+        direct,
+        serde_json::to_string(
+            &encode_array(&x, OutputFormat::Json, Compression::None)["data"]["buffer"]
+        )
+        .expect("json")
+    );
+    let scalar = Tensor::scalar(56.5f32);
+    assert_eq!(
+        serde_json::to_string(&JsonBuffer(&scalar)).expect("json"),
+        "56.5"
+    );
+    let ints = t(vec![1, 2], vec![i32::MIN, 7]);
+    assert_eq!(
+        serde_json::to_string(&JsonBuffer(&ints)).expect("json"),
+        "[[-2147483648,7]]"
+    );
+}
+
+#[test]
+fn answer_derefs_to_its_value_and_yields_it_for_editing() {
+    let x = t(vec![2], vec![1.5f64, 2.5]);
+    let mut answer = Answer::new(
+        json!({"y": null, "k": "v"}),
+        OutputFormat::Json,
+        Compression::None,
+    );
+    answer.put(
+        &[tesseract_model::path::Segment::Key("y".into())],
+        x.clone(),
+    );
+    let want = json!({"y": encode_array(&x, OutputFormat::Json, Compression::None), "k": "v"});
+    assert_eq!(*answer, want);
+    assert_eq!(answer, Answer::from(want.clone()));
+    answer.value_mut()["k"] = json!("w");
+    assert_eq!(
+        serde_json::to_string(&answer).expect("json"),
+        r#"{"y":{"object_type":"array","shape":[2],"dtype":"float64","data":{"buffer":[1.5,2.5],"encoding":"json"}},"k":"w"}"#
     );
 }
 

@@ -1,0 +1,373 @@
+//! Response bodies whose arrays stay tensors until the body is serialized.
+//!
+//! Building an answer's arrays as [`Value`]s first costs a `Value` per element for `json`
+//! answers (and a copy of each base64 string): for a 10⁶-element output that was most of the
+//! answer's time. An [`Answer`] is the body's JSON with a slot at each array, and serializing it
+//! writes each array straight from its tensor's slice ([`EncodedArray`]), through the same
+//! serializer calls the `Value` would have made, so the bytes are identical to serializing
+//! [`encode_array`]'s value.
+//!
+//! Code that wants the body as a [`Value`] (tests, binref output) still has one: [`Answer`]
+//! derefs to the fully encoded value, built on first use.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::OnceLock;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
+use tesseract_model::path::Segment;
+use tesseract_model::{Data, Tensor};
+
+use super::{BASE64, Compression, OutputFormat, base64_le, encode_array, le_bytes, lz4_compress};
+use base64::Engine as _;
+
+/// A tensor as its encoded-array object, serialized exactly as [`encode_array`]'s value is,
+/// without building that value.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedArray<'a> {
+    pub tensor: &'a Tensor,
+    pub format: OutputFormat,
+    pub compression: Compression,
+}
+
+impl Serialize for EncodedArray<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.tensor;
+        // The key order of `encode_array`'s `json!`, which `preserve_order` keeps.
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("object_type", "array")?;
+        map.serialize_entry("shape", t.shape())?;
+        map.serialize_entry("dtype", t.dtype().name())?;
+        map.serialize_entry("data", &DataObject(*self))?;
+        map.end()
+    }
+}
+
+/// The `data` member of an encoded array.
+struct DataObject<'a>(EncodedArray<'a>);
+
+impl Serialize for DataObject<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let EncodedArray {
+            tensor: t,
+            format,
+            compression,
+        } = self.0;
+        match (format, compression) {
+            (OutputFormat::Json, _) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("buffer", &JsonBuffer(t))?;
+                map.serialize_entry("encoding", "json")?;
+                map.end()
+            }
+            (OutputFormat::JsonBase64, Compression::Lz4) => {
+                match lz4_compress(&le_bytes(t.data())) {
+                    Ok(c) => {
+                        let mut map = s.serialize_map(Some(3))?;
+                        map.serialize_entry("buffer", &BASE64.encode(c))?;
+                        map.serialize_entry("encoding", "base64")?;
+                        map.serialize_entry("compression", "lz4")?;
+                        map.end()
+                    }
+                    // As `encode_array`: the plain encoding is still a correct answer.
+                    Err(_) => plain_base64(s, t.data()),
+                }
+            }
+            (OutputFormat::JsonBase64, Compression::None) => plain_base64(s, t.data()),
+        }
+    }
+}
+
+fn plain_base64<S: Serializer>(s: S, data: &Data) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(2))?;
+    map.serialize_entry("buffer", &base64_le(data))?;
+    map.serialize_entry("encoding", "base64")?;
+    map.end()
+}
+
+/// A tensor's elements as nested JSON lists (a bare value for a scalar), written from its
+/// slice. Floats go through `serialize_f64`, as a `Value::Number` does: the same digits, and
+/// `null` for NaN and ±Inf; float32 is written as its exact float64 value, like numpy's
+/// `tolist`.
+pub struct JsonBuffer<'a>(pub &'a Tensor);
+
+impl Serialize for JsonBuffer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let shape = self.0.shape();
+        match self.0.data() {
+            Data::Float32(v) => Nested(v, shape).serialize(s),
+            Data::Float64(v) => Nested(v, shape).serialize(s),
+            Data::Int32(v) => Nested(v, shape).serialize(s),
+            Data::Int64(v) => Nested(v, shape).serialize(s),
+            Data::Bool(v) => Nested(v, shape).serialize(s),
+        }
+    }
+}
+
+/// One element type's JSON form, as `encode_array` writes it.
+trait Element: Copy {
+    fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error>;
+}
+
+impl Element for f32 {
+    fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(f64::from(self))
+    }
+}
+
+impl Element for f64 {
+    fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self)
+    }
+}
+
+impl Element for i32 {
+    fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(self)
+    }
+}
+
+impl Element for i64 {
+    fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self)
+    }
+}
+
+impl Element for bool {
+    fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(self)
+    }
+}
+
+struct One<T>(T);
+
+impl<T: Element> Serialize for One<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.write(s)
+    }
+}
+
+/// `elems` in C order as lists of `shape`.
+struct Nested<'a, T>(&'a [T], &'a [usize]);
+
+impl<T: Element> Serialize for Nested<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Nested(elems, shape) = *self;
+        match shape.split_first() {
+            // The tensor invariant guarantees an element here.
+            None => match elems.first() {
+                Some(&x) => x.write(s),
+                None => s.serialize_unit(),
+            },
+            Some((&n, [])) => {
+                let mut seq = s.serialize_seq(Some(n))?;
+                for &x in elems {
+                    seq.serialize_element(&One(x))?;
+                }
+                seq.end()
+            }
+            Some((&n, rest)) => {
+                let step = elems.len().checked_div(n).unwrap_or(0);
+                let mut seq = s.serialize_seq(Some(n))?;
+                for i in 0..n {
+                    let part = elems.get(i * step..(i + 1) * step).unwrap_or_default();
+                    seq.serialize_element(&Nested(part, rest))?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// Where an answer's arrays sit in its JSON: a tree of object keys and list indices.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Slots {
+    here: Option<Tensor>,
+    keys: BTreeMap<String, Slots>,
+    items: BTreeMap<usize, Slots>,
+}
+
+impl Slots {
+    fn is_empty(&self) -> bool {
+        self.here.is_none() && self.keys.is_empty() && self.items.is_empty()
+    }
+
+    fn at(&mut self, path: &[Segment]) -> &mut Slots {
+        path.iter().fold(self, |node, seg| match seg {
+            Segment::Field(k) | Segment::Key(k) => node.keys.entry(k.clone()).or_default(),
+            Segment::Index(i) => node.items.entry(*i).or_default(),
+        })
+    }
+}
+
+/// A response body: JSON with the arrays kept as tensors until it is serialized.
+///
+/// `Serialize` writes each array from its tensor; `Deref` gives the whole body as a [`Value`]
+/// (built once, on first use). Both produce the same JSON.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    skeleton: Value,
+    slots: Slots,
+    format: Option<(OutputFormat, Compression)>,
+    full: OnceLock<Value>,
+}
+
+impl From<Value> for Answer {
+    fn from(value: Value) -> Answer {
+        Answer {
+            skeleton: value,
+            ..Answer::default()
+        }
+    }
+}
+
+impl Answer {
+    /// An answer of `skeleton` whose arrays, added with [`Answer::put`], are encoded in
+    /// `format` with `compression`.
+    pub fn new(skeleton: Value, format: OutputFormat, compression: Compression) -> Answer {
+        Answer {
+            skeleton,
+            format: Some((format, compression)),
+            ..Answer::default()
+        }
+    }
+
+    /// Puts `tensor`'s encoded array at `path` (object keys and list indices from the root),
+    /// in place of what the skeleton has there. The skeleton must have a value at `path`
+    /// (`null` will do): an array whose place is missing is not written.
+    pub fn put(&mut self, path: &[Segment], tensor: Tensor) {
+        self.slots.at(path).here = Some(tensor);
+        self.full = OnceLock::new();
+    }
+
+    fn encoding(&self) -> (OutputFormat, Compression) {
+        self.format
+            .unwrap_or((OutputFormat::JsonBase64, Compression::None))
+    }
+
+    /// The whole body as a [`Value`], its arrays encoded.
+    pub fn into_value(mut self) -> Value {
+        self.value_mut();
+        self.skeleton
+    }
+
+    /// The whole body as a mutable [`Value`], its arrays encoded (and no longer kept as
+    /// tensors).
+    pub fn value_mut(&mut self) -> &mut Value {
+        if !self.slots.is_empty() {
+            let (format, compression) = self.encoding();
+            let slots = std::mem::take(&mut self.slots);
+            fill(&mut self.skeleton, slots, format, compression);
+            self.full = OnceLock::new();
+        }
+        &mut self.skeleton
+    }
+}
+
+fn fill(value: &mut Value, slots: Slots, format: OutputFormat, compression: Compression) {
+    if let Some(t) = slots.here {
+        *value = encode_array(&t, format, compression);
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, child) in slots.keys {
+                if let Some(v) = map.get_mut(&k) {
+                    fill(v, child, format, compression);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in slots.items {
+                if let Some(v) = items.get_mut(i) {
+                    fill(v, child, format, compression);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Deref for Answer {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        if self.slots.is_empty() {
+            return &self.skeleton;
+        }
+        self.full.get_or_init(|| {
+            let mut value = self.skeleton.clone();
+            let (format, compression) = self.encoding();
+            fill(&mut value, self.slots.clone(), format, compression);
+            value
+        })
+    }
+}
+
+impl PartialEq for Answer {
+    fn eq(&self, other: &Answer) -> bool {
+        **self == **other
+    }
+}
+
+impl Serialize for Answer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (format, compression) = self.encoding();
+        Walk {
+            value: &self.skeleton,
+            slots: Some(&self.slots),
+            format,
+            compression,
+        }
+        .serialize(s)
+    }
+}
+
+/// The skeleton and its slots serialized together, as `Value`'s own `Serialize` would with
+/// each slot filled.
+struct Walk<'a> {
+    value: &'a Value,
+    slots: Option<&'a Slots>,
+    format: OutputFormat,
+    compression: Compression,
+}
+
+impl Serialize for Walk<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(slots) = self.slots.filter(|s| !s.is_empty()) else {
+            return self.value.serialize(s);
+        };
+        if let Some(tensor) = &slots.here {
+            return EncodedArray {
+                tensor,
+                format: self.format,
+                compression: self.compression,
+            }
+            .serialize(s);
+        }
+        let child = |value, slots| Walk {
+            value,
+            slots,
+            format: self.format,
+            compression: self.compression,
+        };
+        match self.value {
+            Value::Object(map) => {
+                let mut out = s.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    out.serialize_entry(k, &child(v, slots.keys.get(k)))?;
+                }
+                out.end()
+            }
+            Value::Array(items) => {
+                let mut out = s.serialize_seq(Some(items.len()))?;
+                for (i, v) in items.iter().enumerate() {
+                    out.serialize_element(&child(v, slots.items.get(&i)))?;
+                }
+                out.end()
+            }
+            other => other.serialize(s),
+        }
+    }
+}
