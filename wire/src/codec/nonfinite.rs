@@ -43,12 +43,23 @@ pub fn python_tokens(bytes: &[u8]) -> Cow<'_, [u8]> {
     while i < bytes.len() {
         match bytes[i] {
             b'"' => {
-                // Skip the string, escapes included.
+                // Skip the string, escapes included, a quote or backslash at a time: request
+                // bodies are mostly long base64 strings.
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                loop {
+                    let rest = bytes.get(i..).unwrap_or_default();
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(k) if rest[k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k + 1;
+                            break;
+                        }
+                        None => {
+                            i = bytes.len();
+                            break;
+                        }
+                    }
                 }
-                i += 1;
             }
             b'N' | b'I' | b'-' | b'0'..=b'9' => {
                 let start = i;
@@ -158,6 +169,18 @@ mod tests {
         assert_eq!(marker_value(v[0].as_str().expect("marker")), None);
         assert_eq!(v[1], json!(18446744073709551615u64));
         assert_eq!(v[2], json!(i64::MIN));
+    }
+
+    #[test]
+    fn strings_are_skipped_whole_whatever_they_escape() {
+        let text = r#"["a\"NaN\\", NaN, "Infinity\\\"", -Infinity, "unterminated NaN"#;
+        let out = rewrite(text);
+        assert_eq!(
+            out,
+            r#"["a\"NaN\\", "\u0000NaN", "Infinity\\\"", "\u0000-Infinity", "unterminated NaN"#
+        );
+        // A backslash as the very last byte must not run past the end.
+        assert_eq!(rewrite("\"x\\"), "\"x\\");
     }
 
     #[test]
