@@ -1,6 +1,7 @@
-//! The evil-guest suite, slow-loris and graceful shutdown, against a real `tesseract-wasm
-//! serve` process: this test binary run again as the server (see [`Server`]), so the tests
-//! can read its RSS and file descriptors in `/proc` and send it SIGTERM.
+//! The evil-guest suite, slow-loris and graceful shutdown, against the shipped
+//! `tesseract-wasm serve` binary in a child process (see [`Server`]), so the tests read the
+//! RSS and file descriptors of the real server, with its own allocator, in `/proc` and send
+//! it SIGTERM.
 //!
 //! Every evil case is sent to one server (1 s deadline, 64 MiB guest memory, two compute
 //! slots) while a neighbour keeps sending healthy requests; each case checks its status and
@@ -20,61 +21,49 @@ use tesseract_model::Data;
 use tesseract_wasm::codec::{DecodeOptions, decode_array};
 use tesseract_wasm_tests::SANDBOX_PROBE;
 
-/// Set in a child run of this test binary: the child is `tesseract-wasm serve` with these
-/// arguments (a JSON list), and [`SERVER_TEST`] is the test that runs it.
-const SERVE_ARGS: &str = "TESSERACT_WASM_TESTS_SERVE_ARGS";
-
-/// The test that doubles as the server process; see [`Server::start`].
-const SERVER_TEST: &str = "sigterm_lets_a_running_computation_finish_then_exits_0";
+use crate::support::server_binary;
 
 const DEADLINE: Duration = Duration::from_secs(1);
 const MIB: u64 = 1 << 20;
 const GUEST_MEMORY: u64 = 64 * MIB;
 
+/// util-linux's `setpriv`, which sets a parent-death signal and then execs the server (same
+/// pid), so no server outlives a test process that is killed rather than unwound.
+const SETPRIV: &str = "/usr/bin/setpriv";
+
 /// A `tesseract-wasm serve` child process, killed on drop if still running.
 struct Server {
     child: Child,
     addr: SocketAddr,
-    /// Never written: when this process dies, the child reads end-of-file and exits, so no
-    /// server outlives its test.
-    _lifeline: std::process::ChildStdin,
 }
 
 impl Server {
-    /// Serves `wasm` with `flags` in a child: this test binary running only [`SERVER_TEST`]
-    /// with [`SERVE_ARGS`] set, which makes that test call `tesseract_wasm::cli::run`.
+    /// Serves `wasm` with `flags` from [`server_binary`], on a free port.
     fn start(wasm: &str, flags: &[&str]) -> Server {
         let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled");
-        let mut args = vec![
-            "tesseract-wasm".to_owned(),
-            "serve".into(),
-            wasm.into(),
-            "--port".into(),
-            "0".into(),
-            "--cache-dir".into(),
-            cache.to_string_lossy().into_owned(),
-        ];
-        args.extend(flags.iter().map(|f| (*f).to_owned()));
-        let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
-            .args([
-                "--exact",
-                &format!("evil::{SERVER_TEST}"),
-                "--test-threads=1",
-                "--nocapture",
-            ])
-            .env(SERVE_ARGS, json!(args).to_string())
-            .stdin(Stdio::piped())
+        let mut command = if std::path::Path::new(SETPRIV).is_file() {
+            let mut c = Command::new(SETPRIV);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(server_binary());
+            c
+        } else {
+            Command::new(server_binary())
+        };
+        let mut child = command
+            .arg("serve")
+            .arg(wasm)
+            .args(["--port", "0", "--cache-dir"])
+            .arg(&cache)
+            .args(flags)
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the server process");
-        let lifeline = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // libtest's "test <name> ... " may precede it on the same line.
-                if let Some((_, addr)) = line.split_once("listening on http://") {
+                if let Some(addr) = line.strip_prefix("listening on http://") {
                     let _ = tx.send(addr.trim().to_owned());
                 }
             }
@@ -84,11 +73,7 @@ impl Server {
             .expect("the server prints its address")
             .parse()
             .expect("a socket address");
-        Server {
-            child,
-            addr,
-            _lifeline: lifeline,
-        }
+        Server { child, addr }
     }
 
     fn pid(&self) -> u32 {
@@ -670,26 +655,13 @@ fn slow_loris_headers_and_bodies_are_cut_off_while_others_are_served() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Graceful shutdown (and the server process every test here runs)
+// Graceful shutdown
 // ---------------------------------------------------------------------------------------------
 
-/// In a child with [`SERVE_ARGS`] set, this is the server; otherwise it tests the server's
-/// shutdown: SIGTERM during a 2-second computation lets the computation finish (200), new
-/// connections are refused from then on, and the process exits 0.
+/// SIGTERM during a 2-second computation lets the computation finish (200), new connections
+/// are refused from then on, and the process exits 0.
 #[test]
 fn sigterm_lets_a_running_computation_finish_then_exits_0() {
-    if let Some(args) = std::env::var_os(SERVE_ARGS) {
-        let args: Vec<String> =
-            serde_json::from_str(&args.to_string_lossy()).expect("serve arguments as JSON");
-        std::thread::spawn(|| {
-            // End-of-file on stdin: the test process that started this server is gone.
-            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-            std::process::exit(3);
-        });
-        let code = tesseract_wasm::cli::run(args, &mut std::io::stdout(), &mut std::io::stderr());
-        assert_eq!(code, 0, "tesseract-wasm serve exited with {code}");
-        return;
-    }
     let mut server = Server::start(SANDBOX_PROBE, &["--timeout", "10s"]);
     let addr = server.addr;
     let slow = std::thread::spawn(move || {
