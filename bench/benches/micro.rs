@@ -72,29 +72,6 @@ fn codec(c: &mut Criterion) {
             ))
         })
     });
-    // A whole answer: `serde_json::to_vec` grows its vector by doubling; `Answer::to_vec`
-    // sizes it first.
-    let answer = |format| {
-        let mut a = codec::Answer::new(json!({"result": null}), format, Compression::None);
-        a.put(
-            &[tesseract_model::path::Segment::Key("result".into())],
-            out.clone(),
-        );
-        a
-    };
-    for (name, format) in [
-        ("json", OutputFormat::Json),
-        ("base64", OutputFormat::JsonBase64),
-    ] {
-        let a = answer(format);
-        g.bench_function(format!("answer to_vec {name} float64 1e6"), |b| {
-            b.iter(|| black_box(&a).to_vec())
-        });
-        g.bench_function(
-            format!("answer serde_json::to_vec {name} float64 1e6"),
-            |b| b.iter(|| serde_json::to_vec(black_box(&a))),
-        );
-    }
     // What the server sends: the array written straight from the tensor's slice.
     for (name, format) in [
         ("json", OutputFormat::Json),

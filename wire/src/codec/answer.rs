@@ -265,45 +265,6 @@ impl Answer {
     }
 }
 
-impl Answer {
-    /// The body serialized, into a vector sized for its arrays up front: growing a
-    /// multi-megabyte vector by doubling copies it several times, onto fresh pages each time.
-    ///
-    /// # Errors
-    /// As `serde_json::to_vec` (which cannot fail for these values).
-    pub fn to_vec(&self) -> serde_json::Result<Vec<u8>> {
-        let (format, _) = self.encoding();
-        let mut out = Vec::with_capacity(4096 + self.slots.text_len(format));
-        serde_json::to_writer(&mut out, self)?;
-        Ok(out)
-    }
-}
-
-impl Slots {
-    /// About how many bytes this answer's arrays take as text: exact for plain base64, an
-    /// upper bound for JSON numbers (zmij writes at most 24 bytes for a float64, and an
-    /// int64 is at most 20 digits and a sign), a guess for lz4.
-    fn text_len(&self, format: OutputFormat) -> usize {
-        let here = self.here.as_ref().map_or(0, |t| {
-            let per_element = match (format, t.data()) {
-                (OutputFormat::JsonBase64, d) => d.dtype().size_bytes(),
-                (OutputFormat::Json, Data::Bool(_)) => 6,
-                (OutputFormat::Json, Data::Int32(_)) => 12,
-                (OutputFormat::Json, _) => 25,
-            };
-            let raw = t.len().saturating_mul(per_element);
-            match format {
-                OutputFormat::JsonBase64 => base64::encoded_len(raw, true).unwrap_or(0),
-                OutputFormat::Json => raw,
-            }
-        });
-        let children = self.keys.values().chain(self.items.values());
-        children.fold(here.saturating_add(128), |n, c| {
-            n.saturating_add(c.text_len(format))
-        })
-    }
-}
-
 fn fill(value: &mut Value, slots: Slots, format: OutputFormat, compression: Compression) {
     if let Some(t) = slots.here {
         *value = encode_array(&t, format, compression);
