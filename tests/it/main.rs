@@ -5,6 +5,7 @@
 
 mod support;
 
+mod aliasing;
 mod batch_shapes;
 mod batching;
 mod cache;
