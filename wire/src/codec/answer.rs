@@ -258,29 +258,29 @@ impl Answer {
         if !self.slots.is_empty() {
             let (format, compression) = self.encoding();
             let slots = std::mem::take(&mut self.slots);
-            fill(&mut self.skeleton, slots, format, compression);
+            fill(&mut self.skeleton, &slots, format, compression);
             self.full = OnceLock::new();
         }
         &mut self.skeleton
     }
 }
 
-fn fill(value: &mut Value, slots: Slots, format: OutputFormat, compression: Compression) {
-    if let Some(t) = slots.here {
-        *value = encode_array(&t, format, compression);
+fn fill(value: &mut Value, slots: &Slots, format: OutputFormat, compression: Compression) {
+    if let Some(t) = &slots.here {
+        *value = encode_array(t, format, compression);
         return;
     }
     match value {
         Value::Object(map) => {
-            for (k, child) in slots.keys {
-                if let Some(v) = map.get_mut(&k) {
+            for (k, child) in &slots.keys {
+                if let Some(v) = map.get_mut(k) {
                     fill(v, child, format, compression);
                 }
             }
         }
         Value::Array(items) => {
-            for (i, child) in slots.items {
-                if let Some(v) = items.get_mut(i) {
+            for (i, child) in &slots.items {
+                if let Some(v) = items.get_mut(*i) {
                     fill(v, child, format, compression);
                 }
             }
@@ -299,7 +299,7 @@ impl Deref for Answer {
         self.full.get_or_init(|| {
             let mut value = self.skeleton.clone();
             let (format, compression) = self.encoding();
-            fill(&mut value, self.slots.clone(), format, compression);
+            fill(&mut value, &self.slots, format, compression);
             value
         })
     }
