@@ -32,6 +32,12 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Fresh instances that one looped batch may run at once. By default the number of cores.
     pub loop_parallelism: usize,
+    /// Host bytes one call's result may take once lifted, charged per list and string before
+    /// it is copied out of the guest. The canonical ABI lets many lists of a result point at
+    /// the same guest bytes, so guest memory alone does not bound this. The host form of a list
+    /// entry is at most 3× the guest's (tested in `sandbox`), so an honest result's lift costs
+    /// within a small factor of what it holds. By default 256 MiB.
+    pub max_result_bytes: u64,
 }
 
 impl Default for Limits {
@@ -41,6 +47,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(60),
             max_output_bytes: 64 << 10,
             loop_parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_result_bytes: 256 << 20,
         }
     }
 }

@@ -223,23 +223,6 @@ impl WasiView for HostState {
     }
 }
 
-/// How many times `--max-memory` the host lets one call's result take once lifted.
-///
-/// The data of a result lies in guest memory, and lifting copies it once, so an honest result
-/// costs at most `--max-memory` of host memory in arrays and strings. The host's form of a
-/// list entry is larger than the guest's, by at most 3× (2× for a tree's `(path, leaf)`, 2.9×
-/// for a jacobian block: `tests::host_entries_are_at_most_three_times_their_guest_size`), so
-/// twice the guest memory refuses an honest result only if more than half of that memory
-/// holds its entries rather than their data (a million entries per 64 MiB). A result past it
-/// is lists aliasing the same bytes, which the canonical ABI cannot rule out.
-pub const RESULT_BUDGET_FACTOR: u64 = 2;
-
-/// Host bytes one call's result may take once lifted: [`RESULT_BUDGET_FACTOR`] ×
-/// `--max-memory`.
-pub fn result_budget_bytes(limits: &Limits) -> u64 {
-    limits.max_memory_bytes.saturating_mul(RESULT_BUDGET_FACTOR)
-}
-
 /// Makes a store for one call, deadline armed.
 pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState> {
     let stdout = CappedPipe::new(limits.max_output_bytes);
@@ -264,9 +247,8 @@ pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState>
     // Wasmtime charges every list (`len × size_of::<T>()`) and string (its bytes) it lifts
     // from the guest against this "hostcall fuel" before allocating it, afresh for each lift:
     // for an export, the lift of its result. This is what bounds a result whose lists alias
-    // the same guest bytes. Its default (128 MiB) is unrelated to our limits; it would refuse
-    // honest results under the default `--max-memory`.
-    store.set_hostcall_fuel(usize::try_from(result_budget_bytes(limits)).unwrap_or(usize::MAX));
+    // the same guest bytes. Its default (128 MiB) is wasmtime's choice, not the operator's.
+    store.set_hostcall_fuel(usize::try_from(limits.max_result_bytes).unwrap_or(usize::MAX));
     // Must precede instantiation: the deadline starts at 0 and would interrupt it.
     store.set_epoch_deadline(limits.deadline_ticks());
     store.epoch_deadline_trap();
@@ -304,7 +286,7 @@ pub fn classify(
     if exhausted_hostcall_fuel(error) {
         return CallError::Contract(format!(
             "its result would take more than {} bytes of host memory",
-            result_budget_bytes(limits)
+            limits.max_result_bytes
         ));
     }
     let trap = error.downcast_ref::<Trap>().copied();
@@ -370,7 +352,7 @@ mod tests {
 
     #[test]
     fn host_entries_are_at_most_three_times_their_guest_size() {
-        // What RESULT_BUDGET_FACTOR's argument rests on: every list a result can hold.
+        // Why `Limits::max_result_bytes` bounds a lift within a small factor of what it holds.
         use crate::bindings::w;
         let entries = [
             ("tree entry", ratio::<(String, w::Leaf)>()),
@@ -395,20 +377,6 @@ mod tests {
         ] {
             assert!((r - 1.0).abs() < f64::EPSILON, "{r}");
         }
-    }
-
-    #[test]
-    fn result_budget_is_twice_the_guest_memory() {
-        let limits = Limits {
-            max_memory_bytes: 64 << 20,
-            ..Limits::default()
-        };
-        assert_eq!(result_budget_bytes(&limits), 128 << 20);
-        let huge = Limits {
-            max_memory_bytes: u64::MAX,
-            ..Limits::default()
-        };
-        assert_eq!(result_budget_bytes(&huge), u64::MAX);
     }
 
     #[test]

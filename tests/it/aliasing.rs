@@ -1,6 +1,6 @@
 //! Results whose lists alias one guest buffer (issue 5): the canonical ABI lets a guest hand
 //! back many (pointer, length) pairs over the same bytes, and lifting would copy them once
-//! each. The host gives each call's lift a budget of 2 × `--max-memory` host bytes, charged
+//! each. The host gives each call's lift a budget of `--max-result-size` host bytes, charged
 //! before each list or string is allocated, so the `sandbox-probe` modes `alias` (64 arrays
 //! over one 16 MiB buffer: 1 GiB if lifted) and `alias_text` (the same with strings) are
 //! refused with a contract error, and the budget is fresh for the next call.
@@ -23,25 +23,27 @@ use tesseract_wasm_tests::SANDBOX_PROBE;
 use crate::support::*;
 
 const MIB: u64 = 1 << 20;
-/// Guest memory of the small engine and server: the 16 MiB buffer fits, and the budget
-/// (96 MiB) is below wasmtime's own default (128 MiB), so the message shows ours.
+/// Guest memory of the small engine and server: the 16 MiB buffer fits.
 const GUEST_MEMORY: u64 = 48 * MIB;
-const BUDGET: u64 = 2 * GUEST_MEMORY;
+/// Result budget of the small engine and server: below wasmtime's own default (128 MiB), so
+/// the message shows ours.
+const BUDGET: u64 = 96 * MIB;
 /// What lifting the 64 aliases of the probe's 16 MiB buffer would take.
 const ALIASED_BYTES: u64 = 64 * 16 * MIB;
 
 /// An engine with [`limits`], sharing the test suite's precompiled cache.
-fn engine_with(max_memory_bytes: u64) -> Engine {
+fn engine_with(max_memory_bytes: u64, max_result_bytes: u64) -> Engine {
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled");
-    new_engine(limits(max_memory_bytes), Some(cache))
+    new_engine(limits(max_memory_bytes, max_result_bytes), Some(cache))
 }
 
-fn limits(max_memory_bytes: u64) -> Limits {
+fn limits(max_memory_bytes: u64, max_result_bytes: u64) -> Limits {
     Limits {
         max_memory_bytes,
         timeout: Duration::from_secs(10),
         max_output_bytes: 64 << 10,
         loop_parallelism: 1,
+        max_result_bytes,
     }
 }
 
@@ -50,7 +52,7 @@ fn limits(max_memory_bytes: u64) -> Limits {
 fn small_probe() -> Arc<Tesseract> {
     static PROBE: OnceLock<(Engine, Arc<Tesseract>)> = OnceLock::new();
     let (_, probe) = PROBE.get_or_init(|| {
-        let engine = engine_with(GUEST_MEMORY);
+        let engine = engine_with(GUEST_MEMORY, BUDGET);
         let probe = Tesseract::load(&engine, std::path::Path::new(SANDBOX_PROBE))
             .unwrap_or_else(|e| panic!("cannot load the probe: {e}"));
         (engine, probe)
@@ -96,20 +98,20 @@ fn aliased_strings_are_refused() {
 }
 
 #[test]
-fn the_budget_follows_the_guest_memory_past_wasmtimes_default() {
+fn the_budget_is_the_operators_past_wasmtimes_default() {
     // 136 MB of float64s in one honest array: more than the 128 MiB wasmtime allows a lift by
-    // default, within 2 × 160 MiB. (In process: the host side holds it once, ~136 MB.)
-    let engine = engine_with(160 * MIB);
+    // default, within a 160 MiB budget. (In process: the host side holds it once, ~136 MB.)
+    let engine = engine_with(160 * MIB, 160 * MIB);
     let probe = Tesseract::load(&engine, std::path::Path::new(SANDBOX_PROBE))
         .unwrap_or_else(|e| panic!("cannot load the probe: {e}"));
     let n = 17_000_000;
     let out = apply(&probe, "big_output", n).expect("an honest result within the budget");
     assert_eq!(array(&out, "v").shape(), [n as usize]);
     drop(out);
-    // The same engine still refuses aliases: 64 × 16 MiB is more than 320 MiB.
+    // The same engine still refuses aliases: 64 × 16 MiB is more than 160 MiB.
     assert_eq!(
-        apply(&probe, "alias", 0).expect_err("aliases past 2 × 160 MiB"),
-        over_budget(2 * 160 * MIB)
+        apply(&probe, "alias", 0).expect_err("aliases past 160 MiB"),
+        over_budget(160 * MIB)
     );
 }
 
@@ -223,6 +225,8 @@ fn a_served_aliasing_result_is_a_500_in_bounded_time_and_memory() {
         "2s",
         "--max-memory",
         "48M",
+        "--max-result-size",
+        "96M",
         "--max-concurrency",
         "1",
         "--loop-parallelism",

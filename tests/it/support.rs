@@ -25,6 +25,7 @@ pub fn test_limits() -> Limits {
         timeout: Duration::from_secs(60),
         max_output_bytes: 64 << 10,
         loop_parallelism: 2,
+        ..Limits::default()
     }
 }
 
@@ -35,6 +36,7 @@ pub fn sandbox_limits() -> Limits {
         timeout: Duration::from_secs(1),
         max_output_bytes: 64 << 10,
         loop_parallelism: 2,
+        ..Limits::default()
     }
 }
 

@@ -108,6 +108,13 @@ struct EngineArgs {
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size, env = "TESSERACT_WASM_MAX_GUEST_OUTPUT", help_heading = "Limits")]
     max_guest_output: u64,
 
+    /// Host memory one call's result may take once copied out of the guest
+    ///
+    /// Charged per list and string before it is copied, so a guest returning many lists over
+    /// the same bytes is refused (500) instead of multiplying them. Takes a K, M or G suffix.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size, env = "TESSERACT_WASM_MAX_RESULT_SIZE", help_heading = "Limits")]
+    max_result_size: u64,
+
     /// Parallel fresh instances one looped batch may use [default: number of cores]
     ///
     /// Bounds what one request takes from the others.
@@ -152,6 +159,7 @@ impl EngineArgs {
             max_memory_bytes: self.max_memory,
             timeout: self.timeout,
             max_output_bytes: usize::try_from(self.max_guest_output).unwrap_or(usize::MAX),
+            max_result_bytes: self.max_result_size,
             ..Default::default()
         };
         if let Some(n) = self.loop_parallelism {
