@@ -26,6 +26,10 @@ use crate::support::server_binary;
 const DEADLINE: Duration = Duration::from_secs(1);
 const MIB: u64 = 1 << 20;
 const GUEST_MEMORY: u64 = 64 * MIB;
+/// Past tokio's 10 s keep-alive of idle blocking-pool threads: guest calls run on extra
+/// worker threads from that pool (`block_in_place`), and each holds its stack and allocator
+/// pages until it exits.
+const IDLE_THREADS_GONE: Duration = Duration::from_secs(12);
 
 /// util-linux's `setpriv`, which sets a parent-death signal and then execs the server (same
 /// pid), so no server outlives a test process that is killed rather than unwound.
@@ -302,9 +306,7 @@ fn case(
         "{name}: healthy requests failed meanwhile: {failed:?}"
     );
     assert!(ok > 0, "{name}: no healthy request completed meanwhile");
-    // Past tokio's 10 s keep-alive of idle blocking threads: the guest calls run on them,
-    // and each holds its stack and allocator pages until it exits.
-    let rss_after = server.settled_rss(baseline, Duration::from_secs(12));
+    let rss_after = server.settled_rss(baseline, IDLE_THREADS_GONE);
     rows.push(Row {
         case: name,
         status: reply.status,
@@ -374,7 +376,9 @@ fn evil_guests_are_contained_and_neighbours_keep_being_served() {
         let r = server.apply(json!({"mode": mode, "n": n}));
         assert_eq!(r.status, status, "warm-up {mode}: {}", r.body);
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // The idle server: once the warm-up's extra worker threads have passed tokio's 10 s
+    // keep-alive and exited, so their stacks and allocator pages do not inflate the baseline.
+    std::thread::sleep(IDLE_THREADS_GONE);
     let baseline = server.rss();
     let mut rows = Vec::new();
 
