@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tesseract_wasm::component::Tesseract;
 use tesseract_wasm::engine::{Engine, Limits};
 use tesseract_wasm::sandbox::CallError;
-use tesseract_wasm_tests::SANDBOX_PROBE;
+use tesseract_wasm_tests::{SANDBOX_PROBE, server_binary};
 
 use crate::support::*;
 

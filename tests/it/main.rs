@@ -12,7 +12,6 @@ mod cache;
 mod check;
 mod cli;
 mod derived;
-mod evil;
 mod examples;
 mod guests;
 mod hostile;

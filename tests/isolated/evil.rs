@@ -21,7 +21,7 @@ use tesseract_model::Data;
 use tesseract_wasm::codec::{DecodeOptions, decode_array};
 use tesseract_wasm_tests::SANDBOX_PROBE;
 
-use crate::support::server_binary;
+use tesseract_wasm_tests::server_binary;
 
 const DEADLINE: Duration = Duration::from_secs(1);
 const MIB: u64 = 1 << 20;
@@ -349,6 +349,7 @@ fn report(reply: &Reply) -> std::collections::BTreeMap<String, String> {
 
 #[test]
 fn evil_guests_are_contained_and_neighbours_keep_being_served() {
+    let _alone = crate::one_at_a_time();
     let server = evil_server();
     // Warm up every kind of code path once, with as many connections as the busiest case:
     // the first calls map the instance pool's pages, give each thread its allocator arena and
@@ -367,11 +368,18 @@ fn evil_guests_are_contained_and_neighbours_keep_being_served() {
             });
         }
     });
+    // Each kind of answer once: trap, deep stack, memory, output, contract errors (the dtype
+    // one casts), non-finite numbers, denied WASI calls.
     for (mode, n, status) in [
         ("panic", 0, 500),
+        ("recurse", 0, 500),
         ("alloc", 16 * MIB, 200),
         ("stdout", MIB, 200),
         ("wrong_shape", 0, 500),
+        ("wrong_dtype", 0, 500),
+        ("nonfinite", 0, 200),
+        ("fs", 0, 200),
+        ("net", 0, 200),
     ] {
         let r = server.apply(json!({"mode": mode, "n": n}));
         assert_eq!(r.status, status, "warm-up {mode}: {}", r.body);
@@ -604,6 +612,7 @@ fn dribble(addr: SocketAddr, first: &str, drip: &str) -> (Duration, String) {
 
 #[test]
 fn slow_loris_headers_and_bodies_are_cut_off_while_others_are_served() {
+    let _alone = crate::one_at_a_time();
     let server = Server::start(
         SANDBOX_PROBE,
         &["--header-timeout", "1s", "--body-timeout", "1s"],
@@ -668,6 +677,7 @@ fn slow_loris_headers_and_bodies_are_cut_off_while_others_are_served() {
 /// are refused from then on, and the process exits 0.
 #[test]
 fn sigterm_lets_a_running_computation_finish_then_exits_0() {
+    let _alone = crate::one_at_a_time();
     let mut server = Server::start(SANDBOX_PROBE, &["--timeout", "10s"]);
     let addr = server.addr;
     let slow = std::thread::spawn(move || {
