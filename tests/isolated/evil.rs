@@ -9,9 +9,8 @@
 //! succeeded meanwhile, and that the server's RSS came back within 10% of its baseline. The
 //! case → status → time → RSS table is printed (`--nocapture`).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,9 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tesseract_model::Data;
 use tesseract_wasm::codec::{DecodeOptions, decode_array};
-use tesseract_wasm_tests::SANDBOX_PROBE;
-
-use tesseract_wasm_tests::server_binary;
+use tesseract_wasm_tests::{SANDBOX_PROBE, ServeProcess};
 
 const DEADLINE: Duration = Duration::from_secs(1);
 const MIB: u64 = 1 << 20;
@@ -31,69 +28,25 @@ const GUEST_MEMORY: u64 = 64 * MIB;
 /// pages until it exits.
 const IDLE_THREADS_GONE: Duration = Duration::from_secs(12);
 
-/// util-linux's `setpriv`, which sets a parent-death signal and then execs the server (same
-/// pid), so no server outlives a test process that is killed rather than unwound.
-const SETPRIV: &str = "/usr/bin/setpriv";
-
-/// A `tesseract-wasm serve` child process, killed on drop if still running.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
+/// The served probe, and the requests these tests send it.
+struct Server(ServeProcess);
 
 impl Server {
-    /// Serves `wasm` with `flags` from [`server_binary`], on a free port.
     fn start(wasm: &str, flags: &[&str]) -> Server {
-        let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled");
-        let mut command = if std::path::Path::new(SETPRIV).is_file() {
-            let mut c = Command::new(SETPRIV);
-            c.args(["--pdeathsig", "KILL", "--"]).arg(server_binary());
-            c
-        } else {
-            Command::new(server_binary())
-        };
-        let mut child = command
-            .arg("serve")
-            .arg(wasm)
-            .args(["--port", "0", "--cache-dir"])
-            .arg(&cache)
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the server process");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server prints its address")
-            .parse()
-            .expect("a socket address");
-        Server { child, addr }
+        Server(ServeProcess::start(
+            wasm,
+            &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled"),
+            flags,
+            &[],
+        ))
     }
 
-    fn pid(&self) -> u32 {
-        self.child.id()
+    fn addr(&self) -> SocketAddr {
+        self.0.addr
     }
 
-    /// Resident set size, from `/proc/<pid>/status`.
     fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("the server's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .expect("VmRSS in kB")
-            * 1024
+        self.0.rss()
     }
 
     /// Waits up to `patience` for RSS to come within 10% of `baseline`; returns the last
@@ -110,28 +63,11 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: &Value) -> Reply {
-        request(self.addr, "POST", path, &[], &body.to_string())
+        request(self.addr(), "POST", path, &[], &body.to_string())
     }
 
     fn apply(&self, inputs: Value) -> Reply {
         self.post("/apply", &json!({ "inputs": inputs }))
-    }
-
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
     }
 }
 
@@ -298,7 +234,7 @@ fn case(
     name: &'static str,
     send: impl FnOnce() -> Reply,
 ) -> Reply {
-    let neighbour = Neighbour::start(server.addr);
+    let neighbour = Neighbour::start(server.addr());
     let reply = send();
     let (ok, failed) = neighbour.finish();
     assert!(
@@ -482,7 +418,7 @@ fn evil_guests_are_contained_and_neighbours_keep_being_served() {
 
     let r = case(&server, baseline, &mut rows, "NaN/±Inf as base64", || {
         request(
-            server.addr,
+            server.addr(),
             "POST",
             "/apply",
             &[("Accept", "application/json+base64")],
@@ -617,7 +553,7 @@ fn slow_loris_headers_and_bodies_are_cut_off_while_others_are_served() {
         SANDBOX_PROBE,
         &["--header-timeout", "1s", "--body-timeout", "1s"],
     );
-    let addr = server.addr;
+    let addr = server.addr();
     let headers = std::thread::spawn(move || {
         dribble(
             addr,
@@ -679,7 +615,7 @@ fn slow_loris_headers_and_bodies_are_cut_off_while_others_are_served() {
 fn sigterm_lets_a_running_computation_finish_then_exits_0() {
     let _alone = crate::one_at_a_time();
     let mut server = Server::start(SANDBOX_PROBE, &["--timeout", "10s"]);
-    let addr = server.addr;
+    let addr = server.addr();
     let slow = std::thread::spawn(move || {
         request(
             addr,
@@ -690,7 +626,7 @@ fn sigterm_lets_a_running_computation_finish_then_exits_0() {
         )
     });
     std::thread::sleep(Duration::from_millis(500));
-    server.sigterm();
+    server.0.sigterm();
     std::thread::sleep(Duration::from_millis(300));
     let refused = TcpStream::connect(addr);
     assert!(
@@ -707,7 +643,7 @@ fn sigterm_lets_a_running_computation_finish_then_exits_0() {
     );
     let until = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = server.child.try_wait().expect("wait for the server") {
+        if let Some(status) = server.0.try_wait() {
             break status;
         }
         assert!(

@@ -8,9 +8,8 @@
 //! In process through [`Tesseract`], and against the shipped `serve` binary, whose peak RSS
 //! must stay far below what the aliases would cost.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use serde_json::{Value, json};
 use tesseract_wasm::component::Tesseract;
 use tesseract_wasm::engine::{Engine, Limits};
 use tesseract_wasm::sandbox::CallError;
-use tesseract_wasm_tests::{SANDBOX_PROBE, server_binary};
+use tesseract_wasm_tests::{SANDBOX_PROBE, ServeProcess};
 
 use crate::support::*;
 
@@ -115,73 +114,24 @@ fn the_budget_is_the_operators_past_wasmtimes_default() {
     );
 }
 
-/// A `tesseract-wasm serve` child process of the probe, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
+/// The served probe.
+struct Server(ServeProcess);
 
 impl Server {
     fn start(flags: &[&str]) -> Server {
-        let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled");
-        // util-linux's setpriv kills the server if this process dies without unwinding.
-        let setpriv = std::path::Path::new("/usr/bin/setpriv");
-        let mut command = if setpriv.is_file() {
-            let mut c = Command::new(setpriv);
-            c.args(["--pdeathsig", "KILL", "--"]).arg(server_binary());
-            c
-        } else {
-            Command::new(server_binary())
-        };
-        let mut child = command
-            .args(["serve", SANDBOX_PROBE, "--port", "0", "--cache-dir"])
-            .arg(&cache)
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the server process");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server prints its address")
-            .parse()
-            .expect("a socket address");
-        Server { child, addr }
-    }
-
-    /// A `/proc/<pid>/status` field in bytes: `VmRSS` (resident now) or `VmHWM` (its peak).
-    fn memory(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the server's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{field} in kB"))
-            * 1024
-    }
-
-    /// Sets the peak (`VmHWM`) back to the current RSS (proc(5), `clear_refs`).
-    fn reset_peak(&self) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
-            .expect("reset the server's peak RSS");
+        Server(ServeProcess::start(
+            SANDBOX_PROBE,
+            &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled"),
+            flags,
+            &[],
+        ))
     }
 
     /// `POST /apply` on a fresh connection: (status, JSON body, time to answer).
     fn apply(&self, inputs: Value) -> (u16, Value, Duration) {
         let body = json!({ "inputs": inputs }).to_string();
         let started = Instant::now();
-        let mut stream = TcpStream::connect(self.addr).expect("connect to the server");
+        let mut stream = TcpStream::connect(self.0.addr).expect("connect to the server");
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .expect("set a read timeout");
@@ -208,13 +158,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_served_aliasing_result_is_a_500_in_bounded_time_and_memory() {
     // The guest returns at once; the deadline only bounds the wait (the issue's rule:
@@ -236,11 +179,11 @@ fn a_served_aliasing_result_is_a_500_in_bounded_time_and_memory() {
         let (status, body, _) = server.apply(json!({ "mode": "ok", "n": i }));
         assert_eq!(status, 200, "warm-up: {body}");
     }
-    let baseline = server.memory("VmRSS");
+    let baseline = server.0.rss();
     for mode in ["alias", "alias_text"] {
-        server.reset_peak();
+        server.0.reset_peak();
         let (status, body, elapsed) = server.apply(json!({ "mode": mode }));
-        let peak = server.memory("VmHWM");
+        let peak = server.0.peak_rss();
         eprintln!(
             "{mode}: {status} in {elapsed:?}; RSS baseline {} MiB, peak {} MiB (budget {} MiB, \
              aliases {} MiB)",

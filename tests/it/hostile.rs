@@ -3,23 +3,17 @@
 //! that escape `--input-path` or are absurdly long. Each must be refused with a 4xx naming the
 //! limit, quickly, without the server's peak RSS growing by more than a few MiB.
 //!
-//! The server is this test binary run again (see [`Server::start`]), so its peak RSS
+//! The server is the shipped binary in a child process ([`ServeProcess`]), so its peak RSS
 //! (`VmHWM` in `/proc`) is its own and not the test runner's.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use tesseract_wasm_tests::{EXAMPLE_ROSENBROCK, EXAMPLE_VECTORADD};
-
-/// Set in the child: `tesseract-wasm serve` arguments as a JSON list.
-const SERVE_ARGS: &str = "TESSERACT_WASM_HOSTILE_SERVE_ARGS";
-/// The test that doubles as the server process.
-const THIS_TEST: &str = "hostile::hostile_requests_are_refused_quickly_without_allocating";
+use tesseract_wasm_tests::{EXAMPLE_ROSENBROCK, EXAMPLE_VECTORADD, ServeProcess};
 
 /// Generous: every refusal here takes milliseconds; this only catches work proportional to
 /// what a request claims (100 GiB, 10^19 elements) rather than to what it sends.
@@ -28,70 +22,31 @@ const BOUND: Duration = Duration::from_secs(2);
 /// are read into memory, nothing they claim is.
 const RSS_SLACK: u64 = 64 << 20;
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
+/// A served example.
+struct Server(ServeProcess);
 
 impl Server {
-    fn start(wasm: &str, flags: &[String]) -> Server {
+    fn start(wasm: &str, flags: &[&str]) -> Server {
         Server::start_with_env(wasm, flags, &[])
     }
 
-    fn start_with_env(wasm: &str, flags: &[String], env: &[(&str, &str)]) -> Server {
-        let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled");
-        let mut args = vec![
-            "tesseract-wasm".to_owned(),
-            "serve".into(),
-            wasm.into(),
-            "--port".into(),
-            "0".into(),
-            "--cache-dir".into(),
-            cache.to_string_lossy().into_owned(),
-        ];
-        args.extend(flags.iter().cloned());
-        let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
-            .args(["--exact", THIS_TEST, "--test-threads=1", "--nocapture"])
-            .env(SERVE_ARGS, json!(args).to_string())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server process");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // The test harness may have printed the test's name on the same line.
-                if let Some((_, addr)) = line.split_once("listening on http://") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the server prints its address")
-            .parse()
-            .expect("a socket address");
-        Server { child, addr }
+    fn start_with_env(wasm: &str, flags: &[&str], env: &[(&str, &str)]) -> Server {
+        Server(ServeProcess::start(
+            wasm,
+            &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompiled"),
+            flags,
+            env,
+        ))
     }
 
-    /// Peak resident set size so far (`VmHWM`), in bytes.
     fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the server's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .expect("VmHWM in kB")
-            * 1024
+        self.0.peak_rss()
     }
 
     /// POSTs `body` and returns the status, the JSON body and the time to answer.
     fn post(&self, path: &str, body: &str) -> (u16, Value, Duration) {
         let started = Instant::now();
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        let mut stream = TcpStream::connect(self.0.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("set a read timeout");
@@ -118,24 +73,6 @@ impl Server {
             .unwrap_or(Value::Null);
         (status, body, elapsed)
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// In the child, serve; in the test run, nothing.
-fn serve_if_child() -> bool {
-    let Some(args) = std::env::var_os(SERVE_ARGS) else {
-        return false;
-    };
-    let args: Vec<String> =
-        serde_json::from_str(&args.to_string_lossy()).expect("serve args as a JSON list");
-    let code = tesseract_wasm::cli::run(args, &mut std::io::stdout(), &mut std::io::stderr());
-    std::process::exit(code);
 }
 
 fn base64_array(shape: Value, dtype: &str, bytes: &[u8], lz4: bool) -> Value {
@@ -185,21 +122,13 @@ struct Case {
 
 #[test]
 fn hostile_requests_are_refused_quickly_without_allocating() {
-    if serve_if_child() {
-        return;
-    }
     let input_dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(input_dir.path().join("ok.bin"), 2.0f64.to_le_bytes()).expect("write");
     std::os::unix::fs::symlink("/etc/passwd", input_dir.path().join("passwd.bin"))
         .expect("symlink");
+    let input_path = input_dir.path().display().to_string();
     let servers = [
-        Server::start(
-            EXAMPLE_ROSENBROCK,
-            &[
-                "--input-path".into(),
-                input_dir.path().display().to_string(),
-            ],
-        ),
+        Server::start(EXAMPLE_ROSENBROCK, &["--input-path", &input_path]),
         Server::start(EXAMPLE_VECTORADD, &[]),
     ];
     let (rosenbrock, vectoradd) = (0, 1);
@@ -352,12 +281,9 @@ fn hostile_requests_are_refused_quickly_without_allocating() {
 /// what the defaults allow is then refused, naming the flag.
 #[test]
 fn the_limits_follow_their_flags_and_environment_variables() {
-    if serve_if_child() {
-        return;
-    }
     let tight = Server::start_with_env(
         EXAMPLE_VECTORADD,
-        &["--max-json-values".into(), "100".into()],
+        &["--max-json-values", "100"],
         &[("TESSERACT_WASM_MAX_ARRAY_SIZE", "64")],
     );
     let defaults = Server::start(EXAMPLE_VECTORADD, &[]);

@@ -1,11 +1,14 @@
 //! Paths of the `.wasm` components the integration tests run, compiled by `build.rs`.
 //!
 //! One constant per package (`EXAMPLE_ROSENBROCK`, `SANDBOX_PROBE`, ...), plus
-//! [`TEST_GUESTS`] and [`EXAMPLES`] listing them, and [`server_binary`]. The tests themselves
-//! are in `it/` and `isolated/`.
+//! [`TEST_GUESTS`] and [`EXAMPLES`] listing them, and the shipped server: [`server_binary`],
+//! [`ServeProcess`]. The tests themselves are in `it/` and `isolated/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+mod serve_process;
+pub use serve_process::ServeProcess;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
