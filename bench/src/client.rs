@@ -2,7 +2,14 @@
 //!
 //! hyper's pooled client with keep-alive, reused across requests and shared by all contenders,
 //! so client overhead is the same for every server and connection setup is paid once. The
-//! harness is synchronous; this wraps a small tokio runtime and blocks on it.
+//! harness is synchronous; this wraps tokio runtimes and blocks on them.
+//!
+//! One request at a time goes through a current-thread runtime: the calling thread drives the
+//! connection itself. On a multi-threaded runtime hyper's connection task runs on a worker, so
+//! every request would add two client-side thread wake-ups (caller → worker → caller) to the
+//! latency being measured, the same absolute cost for every server, which flattens their
+//! ratio. Closed-loop load ([`Client::saturate`]) needs parallelism and has its own runtime and
+//! connection pool.
 
 use std::time::{Duration, Instant};
 
@@ -33,31 +40,40 @@ impl Reply {
     }
 }
 
+type Http = HyperClient<HttpConnector, Full<Bytes>>;
+
 pub struct Client {
+    /// Sequential requests: [`Client::post`], [`Client::get`].
     rt: tokio::runtime::Runtime,
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: Http,
+    /// [`Client::saturate`]. A pool's connections belong to the runtime they were opened on,
+    /// so each runtime has its own.
+    load_rt: tokio::runtime::Runtime,
+    load_http: Http,
 }
 
 impl Client {
     /// # Errors
     /// When the tokio runtime cannot start.
     pub fn new() -> anyhow::Result<Client> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         // Two workers: enough to keep 32 connections busy without taking the servers' cores.
-        let rt = tokio::runtime::Builder::new_multi_thread()
+        let load_rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .pool_max_idle_per_host(64)
-            .build(connector);
-        Ok(Client { rt, http })
+        Ok(Client {
+            rt,
+            http: pooled(),
+            load_rt,
+            load_http: pooled(),
+        })
     }
 
     async fn send(
-        http: &HyperClient<HttpConnector, Full<Bytes>>,
+        http: &Http,
         method: Method,
         url: &str,
         body: Bytes,
@@ -133,11 +149,11 @@ impl Client {
         connections: usize,
         duration: Duration,
     ) -> anyhow::Result<u64> {
-        self.rt.block_on(async {
+        self.load_rt.block_on(async {
             let deadline = Instant::now() + duration;
             let mut tasks = Vec::with_capacity(connections);
             for _ in 0..connections {
-                let (http, url, body) = (self.http.clone(), url.to_owned(), body.clone());
+                let (http, url, body) = (self.load_http.clone(), url.to_owned(), body.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut done = 0u64;
                     while Instant::now() < deadline {
@@ -157,6 +173,16 @@ impl Client {
             Ok(total)
         })
     }
+}
+
+/// A keep-alive pool whose connections are spawned on the runtime that opens them.
+fn pooled() -> Http {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    HyperClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(50))
+        .pool_max_idle_per_host(64)
+        .build(connector)
 }
 
 fn ok(url: &str, reply: Reply) -> anyhow::Result<Reply> {

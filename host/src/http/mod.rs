@@ -7,13 +7,16 @@
 //! `/openapi.json` and `/docs`. Validation and computing are [`crate::request::handle`]'s; this
 //! module owns transport: bodies, `Accept` negotiation, admission, status codes and headers.
 //!
-//! Guest code never runs on a Tokio worker: each computation runs on a blocking thread, at most
-//! `max_concurrency` at once, with up to `max_queued` more waiting; past that a request gets
-//! 503 at once, so `/health` keeps answering under any load. Admission comes before the body
-//! is read (a refused body is drained, not kept) and JSON is parsed on the blocking thread, so
-//! bodies held are bounded by `(max_concurrency + max_queued) × max_body_bytes` and parsed
-//! bodies by `max_concurrency`. The permits travel with the blocking task, so a client that
-//! hangs up frees its slot only when the guest really stops. Connections, header and body
+//! Computations never hold every Tokio worker: at most `max_concurrency` run at once, with up
+//! to `max_queued` more waiting; past that a request gets 503 at once, so `/health` keeps
+//! answering under any load. On a runtime with more workers than `max_concurrency` (the one
+//! [`runtime`] builds) a computation runs on the worker that read its request, since a spare
+//! worker is always left; otherwise it leaves the worker first (see
+//! `handlers::off_the_workers`). Admission comes before the body is read (a refused body is
+//! drained, not kept) and JSON is parsed by the computation, so bodies held are bounded by
+//! `(max_concurrency + max_queued) × max_body_bytes` and parsed bodies by `max_concurrency`.
+//! The permits travel with the computation, so a client that hangs up frees its slot only
+//! when the guest really stops. Connections, header and body
 //! read timeouts are [`serve`]'s and [`HttpLimits::body_read_timeout`]'s.
 //!
 //! | Cause | Status | Body |
@@ -216,9 +219,8 @@ impl AppState {
 /// Transport limits of the server. Guest limits (memory, deadline) are the engine's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// Computations running at once, each on its own blocking thread. A looped batch counts
-    /// once here and fans out to the engine's loop parallelism. By default the number of
-    /// cores.
+    /// Computations running at once. A looped batch counts once here and fans out to the
+    /// engine's loop parallelism. By default the number of cores.
     pub max_concurrency: usize,
     /// Requests that may wait for a compute slot; one more gets 503 with `Retry-After`.
     /// By default 16.
@@ -242,13 +244,29 @@ impl Default for HttpLimits {
     }
 }
 
+/// The runtime `tesseract-wasm serve` runs [`router`] on: one worker per core plus one per
+/// computation that may run at once, so computations can run on the workers that read their
+/// requests and still leave a worker per core for everything else.
+///
+/// # Errors
+/// When the operating system refuses the threads.
+pub fn runtime(limits: &HttpLimits) -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.saturating_add(limits.max_concurrency.max(1)))
+        .enable_all()
+        .thread_name("tesseract-wasm-http")
+        .build()
+}
+
 /// Admission control for computations: `admitted` counts running plus waiting requests,
-/// `running` the ones on a blocking thread. A request is admitted before its body is read,
-/// so at most `max_concurrency + max_queued` bodies are held at once.
+/// `running` the ones computing (`max_running` permits). A request is admitted before its
+/// body is read, so at most `max_concurrency + max_queued` bodies are held at once.
 #[derive(Clone)]
 struct Gate {
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
+    max_running: usize,
     max_body_bytes: usize,
     body_read_timeout: Duration,
 }
@@ -267,6 +285,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let gate = Gate {
         admitted: Arc::new(Semaphore::new(running.saturating_add(limits.max_queued))),
         running: Arc::new(Semaphore::new(running)),
+        max_running: running,
         max_body_bytes: limits.max_body_bytes,
         body_read_timeout: limits.body_read_timeout,
     };
