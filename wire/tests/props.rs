@@ -78,6 +78,67 @@ proptest! {
         prop_assert!(same_bits(&back, &t), "{t:?} → {back:?}");
     }
 
+    /// The base64 written is the standard encoding of the little-endian bytes, character for
+    /// character (the encoder is SIMD; the `base64` crate is the reference).
+    #[test]
+    fn base64_is_the_standard_encoding(t in tensor()) {
+        use base64::Engine as _;
+        let encoded = encode_array(&t, OutputFormat::JsonBase64, Compression::None);
+        let bytes: Vec<u8> = match t.data() {
+            Data::Float64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::Float32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::Int64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::Int32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::Bool(v) => v.iter().map(|&b| u8::from(b)).collect(),
+        };
+        let want = base64::engine::general_purpose::STANDARD.encode(bytes);
+        prop_assert_eq!(encoded["data"]["buffer"].as_str(), Some(want.as_str()));
+    }
+
+    /// A base64 buffer, possibly broken by one character, decodes exactly when the `base64`
+    /// crate accepts it and finds the bytes the shape needs, and then to the same bytes.
+    #[test]
+    fn base64_is_accepted_exactly_as_the_standard_decoder_does(
+        words in prop::collection::vec(any::<u32>(), 0..80),
+        broken in prop::option::of((any::<prop::sample::Index>(), prop::sample::select(
+            vec![b'=', b'-', b'_', b' ', b'\n', b'!', b'A', b'/', b'+', 0xC3],
+        ))),
+    ) {
+        use base64::Engine as _;
+        let standard = base64::engine::general_purpose::STANDARD;
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut text = standard.encode(&bytes).into_bytes();
+        if let Some((at, c)) = broken && !text.is_empty() {
+            let i = at.index(text.len());
+            text[i] = c;
+        }
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let standard_answer = standard.decode(&text);
+        // int32 decodes straight into the elements; uint8 goes through a byte vector and is
+        // widened.
+        for (dtype, n) in [("int32", words.len()), ("uint8", bytes.len())] {
+            let array = serde_json::json!({
+                "object_type": "array", "shape": [n], "dtype": dtype,
+                "data": {"buffer": text, "encoding": "base64"},
+            });
+            let ours = decode_array(&array, &DecodeOptions::default());
+            match &standard_answer {
+                Ok(want) if want.len() == bytes.len() => {
+                    let got = ours.map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+                    let got: Vec<u8> = match got.data() {
+                        Data::Int32(v) if dtype == "int32" => {
+                            v.iter().flat_map(|x| x.to_le_bytes()).collect()
+                        }
+                        Data::Int32(v) => v.iter().map(|&x| x as u8).collect(),
+                        other => return Err(TestCaseError::fail(format!("{other:?}"))),
+                    };
+                    prop_assert_eq!(&got, want);
+                }
+                _ => prop_assert!(ours.is_err(), "{text:?} was accepted as {dtype}"),
+            }
+        }
+    }
+
     /// JSON keeps the dtype and shape and every finite value; NaN and ±Inf become null, as
     /// upstream writes them, so they are left out here (the nonfinite tests cover them).
     #[test]
@@ -107,24 +168,32 @@ proptest! {
     }
 
     /// An answer serializes as the value it derefs to, with arrays nested in objects and
-    /// lists next to plain values.
+    /// lists next to plain values (keys and strings that need escaping among them), and
+    /// `to_json_vec` writes the same bytes.
     #[test]
-    fn answer_serializes_as_its_value(a in tensor(), b in tensor(), json in any::<bool>()) {
+    fn answer_serializes_as_its_value(
+        a in tensor(), b in tensor(), json in any::<bool>(), lz4 in any::<bool>(),
+    ) {
         let format = if json { OutputFormat::Json } else { OutputFormat::JsonBase64 };
-        let skeleton = serde_json::json!({"z": null, "m": {"items": [1, null, "x"]}, "p": 0.1});
-        let mut answer = Answer::new(skeleton, format, Compression::None);
-        answer.put(&[Segment::Key("z".into())], a.clone());
+        let compression = if lz4 { Compression::Lz4 } else { Compression::None };
+        let skeleton = serde_json::json!({
+            "z\"é": null, "m": {"items": [1, null, "x\n\u{1}"]}, "p": 0.1,
+        });
+        let mut answer = Answer::new(skeleton, format, compression);
+        answer.put(&[Segment::Key("z\"é".into())], a.clone());
         answer.put(
             &[Segment::Field("m".into()), Segment::Field("items".into()), Segment::Index(1)],
             b.clone(),
         );
         let text = serde_json::to_string(&answer).expect("serializes");
+        let written = answer.to_json_vec().expect("writes");
         let want = serde_json::json!({
-            "z": encode_array(&a, format, Compression::None),
-            "m": {"items": [1, encode_array(&b, format, Compression::None), "x"]},
+            "z\"é": encode_array(&a, format, compression),
+            "m": {"items": [1, encode_array(&b, format, compression), "x\n\u{1}"]},
             "p": 0.1,
         });
         prop_assert_eq!(&text, &serde_json::to_string(&want).expect("serializes"));
+        prop_assert_eq!(String::from_utf8_lossy(&written), text.as_str());
         prop_assert_eq!(&*answer, &want);
         prop_assert_eq!(answer.into_value(), want);
     }

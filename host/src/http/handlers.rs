@@ -84,7 +84,8 @@ fn compute_blocking(
         let run_id = run_id.unwrap_or_else(binref::random_id);
         binref::to_binref(&mut value, root, &run_id).map_err(|e| ApiError::Internal(chain(&e)))?;
     }
-    let bytes = serde_json::to_vec(&value)
+    let bytes = value
+        .to_json_vec()
         .map_err(|e| ApiError::Internal(format!("cannot serialize the response: {e}")))?;
     tracing::info!(endpoint = %endpoint, route = response.route.name(), "served");
     Ok(Computed {
