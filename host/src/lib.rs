@@ -6,6 +6,7 @@
 //! - [`schema`] and [`codec`] (from `tesseract-wire`): tesseract-core's request validation and
 //!   array encodings.
 
+pub mod alloc_trim;
 pub mod bindings;
 pub mod cache;
 pub mod check;

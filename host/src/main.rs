@@ -14,6 +14,9 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if let Err(e) = tesseract_wasm::alloc_trim::spawn_purger() {
+        tracing::warn!("idle memory will not be returned to the OS: {e}");
+    }
     let code = tesseract_wasm::cli::run(
         std::env::args_os(),
         &mut std::io::stdout(),

@@ -50,13 +50,13 @@ impl Server {
     }
 
     /// Waits up to `patience` for RSS to come within 10% of `baseline`; returns the last
-    /// reading.
-    fn settled_rss(&self, baseline: u64, patience: Duration) -> u64 {
-        let until = Instant::now() + patience;
+    /// reading and how long it waited.
+    fn settled_rss(&self, baseline: u64, patience: Duration) -> (u64, Duration) {
+        let started = Instant::now();
         loop {
             let rss = self.rss();
-            if rss * 10 <= baseline * 11 || Instant::now() > until {
-                return rss;
+            if rss * 10 <= baseline * 11 || started.elapsed() > patience {
+                return (rss, started.elapsed());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -223,6 +223,7 @@ struct Row {
     status: u16,
     elapsed: Duration,
     rss_after: u64,
+    settled_in: Duration,
 }
 
 /// Runs one evil case with a healthy neighbour; checks time, neighbours and RSS; returns the
@@ -242,12 +243,13 @@ fn case(
         "{name}: healthy requests failed meanwhile: {failed:?}"
     );
     assert!(ok > 0, "{name}: no healthy request completed meanwhile");
-    let rss_after = server.settled_rss(baseline, IDLE_THREADS_GONE);
+    let (rss_after, settled_in) = server.settled_rss(baseline, IDLE_THREADS_GONE);
     rows.push(Row {
         case: name,
         status: reply.status,
         elapsed: reply.elapsed,
         rss_after,
+        settled_in,
     });
     reply
 }
@@ -485,17 +487,27 @@ fn evil_guests_are_contained_and_neighbours_keep_being_served() {
     );
 
     println!(
-        "\n| case | status | time | RSS after (baseline {:.1} MiB) |",
+        "\n| case | status | time | RSS after (baseline {:.1} MiB) | of baseline | settled in |",
         baseline as f64 / MIB as f64
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for row in &rows {
         println!(
-            "| {} | {} | {} ms | {:.1} MiB |",
+            "| {} | {} | {} ms | {:.1} MiB | {:.1}% | {} ms |",
             row.case,
             row.status,
             row.elapsed.as_millis(),
-            row.rss_after as f64 / MIB as f64
+            row.rss_after as f64 / MIB as f64,
+            100.0 * row.rss_after as f64 / baseline as f64,
+            row.settled_in.as_millis()
+        );
+    }
+    if let Some(worst) = rows.iter().max_by_key(|r| r.rss_after) {
+        println!(
+            "worst RSS after: {} at {:.1}% of the baseline {:.1} MiB",
+            worst.case,
+            100.0 * worst.rss_after as f64 / baseline as f64,
+            baseline as f64 / MIB as f64
         );
     }
     // After the table, so a failure still shows every row.
