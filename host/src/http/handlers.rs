@@ -232,6 +232,7 @@ async fn compute_async(
         .await
         .map_err(|_| ApiError::Overloaded)?;
     let app = shared.app.clone();
+    // Nothing since the last await woke or spawned a task: `off_the_workers`' precondition.
     let computed = off_the_workers(gate.max_running, move || {
         // Held until the guest really finishes, even if the client has gone.
         let _permits = (admitted, running);
@@ -263,9 +264,11 @@ async fn compute_async(
 ///   builds one), `work` runs right here: a worker is always left for everything else, and
 ///   no thread hand-off lies on the request's critical path. With `block_in_place` instead,
 ///   rosenbrock apply served 20k requests/s at 32 connections and 34k inline (BENCHMARKS.md,
-///   p50 analysis). The task yields first: a task this one woke or spawned on this worker
-///   sits in the worker's LIFO slot, which no other worker may steal, and would wait for
-///   `work` to finish; the yield lets the worker run it first.
+///   p50 analysis). **Precondition:** the calling task has woken or spawned nothing since
+///   it was last polled. Such a task would sit in this worker's LIFO slot, which no other
+///   worker may steal, until `work` finished. Yielding first would empty the slot but cost a
+///   wake-up of another worker per request, about 20% of a small request's latency.
+///   `compute_async` reaches here straight from awaiting its body and its permit.
 /// - On a multi-threaded runtime with fewer workers, `block_in_place`: the worker hands its
 ///   scheduler core (its queued tasks and the I/O driver) to another thread, then runs
 ///   `work` as a plain blocking thread.
@@ -289,7 +292,6 @@ where
             .map_err(|e| e.to_string());
     }
     let caught = if handle.metrics().num_workers() > max_running {
-        tokio::task::yield_now().await;
         catch_unwind(AssertUnwindSafe(work))
     } else {
         tokio::task::block_in_place(|| catch_unwind(AssertUnwindSafe(work)))
