@@ -256,6 +256,10 @@ pub fn runtime(limits: &HttpLimits) -> std::io::Result<tokio::runtime::Runtime> 
         .worker_threads(cores.saturating_add(limits.max_concurrency.max(1)))
         .enable_all()
         .thread_name("tesseract-wasm-http")
+        // A worker going idle after a large request hands its freed pages back, so the
+        // process returns them to the OS (`alloc_trim`).
+        .on_thread_park(crate::alloc_trim::on_worker_park)
+        .on_thread_unpark(crate::alloc_trim::on_worker_unpark)
         .build()
 }
 
