@@ -12,9 +12,14 @@
 //!   but only when some thread next does allocator work. [`spawn_purger`] runs the due purges
 //!   from a thread of its own every half second.
 //!
-//! Measured on vectoradd (`tesseract-wasm serve`, idle 22 MiB), one second after five
-//! 10⁶-element base64 requests: 177 MiB with neither (and still 177 MiB 13 s later), 85 MiB
-//! with the purger alone, 29–32 MiB with both.
+//! The runtime that serves requests calls [`on_worker_park`] and [`on_worker_unpark`] from
+//! Tokio's `on_thread_park` and `on_thread_unpark`. Threads outside it (Tokio's blocking pool)
+//! hand their pages back when they exit, which a short `thread_keep_alive` brings forward.
+//!
+//! Measured on vectoradd (`tesseract-wasm serve`, idle 14 MiB), after five 10⁶-element
+//! base64 requests: 118 MiB with neither, unchanged 13 s later (the workers never exit, so
+//! nothing ever collects); 20–26 MiB two seconds after the last request with both. (Before
+//! `no_thp`, see host/Cargo.toml: 177 MiB with neither, 85 MiB with the purger alone.)
 //!
 //! In a process whose global allocator is not mimalloc (this library's tests) a collect
 //! finds no mimalloc state on the thread and returns at once.
@@ -35,9 +40,9 @@ const BUSY_BEFORE_COLLECT: Duration = Duration::from_millis(1);
 
 /// Collects after which mimalloc frees an empty page it kept ("retired") as the last of its
 /// size class: `MI_RETIRE_CYCLES / 4` for medium and large pages (up to 4 MiB each; small
-/// 64 KiB pages take 16 and are left). After the requests above, one collect per park left
-/// 30–37 MiB, four 24–33 MiB, as low as a forced collect, which would also purge pages still
-/// within their delay.
+/// 64 KiB pages take 16 and are left). After the requests above (before `no_thp`), one
+/// collect per park left 30–37 MiB, four 24–33 MiB, as low as a forced collect, which would
+/// also purge pages still within their delay.
 const RETIRE_COLLECTS: usize = 4;
 
 /// Starts the thread that runs mimalloc's due purges every [`PURGE_INTERVAL`]. Call once, at
