@@ -23,9 +23,9 @@ use tesseract_wasm_tests::{SANDBOX_PROBE, ServeProcess};
 const DEADLINE: Duration = Duration::from_secs(1);
 const MIB: u64 = 1 << 20;
 const GUEST_MEMORY: u64 = 64 * MIB;
-/// Past tokio's 10 s keep-alive of idle blocking-pool threads: guest calls run on extra
-/// worker threads from that pool (`block_in_place`), and each holds its stack and allocator
-/// pages until it exits.
+/// Well past the 1 s keep-alive `http::runtime` gives idle blocking-pool threads: guest
+/// calls run on extra worker threads from that pool (`block_in_place`), and each holds its
+/// stack and allocator pages until it exits.
 const IDLE_THREADS_GONE: Duration = Duration::from_secs(12);
 
 /// The served probe, and the requests these tests send it.

@@ -486,10 +486,8 @@ fn serve(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (bound, addr) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
+        // The runtime `tesseract-wasm serve` runs on.
+        let rt = tesseract_wasm::http::runtime().expect("a tokio runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -587,6 +585,16 @@ fn keep_alive_survives_errors_and_health_answers_during_a_slow_request() {
         "POST",
         "/apply",
         r#"{"inputs":{"mode":"ok","n":7}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    // A guest writing to stdout and stderr: wasmtime-wasi's synchronous stdio blocks on the
+    // async runtime, which a computation run straight on a Tokio worker turned into a panic
+    // (500).
+    let (status, body) = exchange(
+        &mut conn,
+        "POST",
+        "/apply",
+        r#"{"inputs":{"mode":"stdout","n":100000}}"#,
     );
     assert_eq!(status, 200, "{body}");
 

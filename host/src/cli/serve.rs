@@ -278,7 +278,7 @@ impl Serve {
         );
         let app = http::router(state, &limits);
 
-        let tokio = http::runtime(&limits).context("cannot start the async runtime")?;
+        let tokio = http::runtime().context("cannot start the async runtime")?;
         tokio.block_on(async {
             let listener = tokio::net::TcpListener::bind((self.host.as_str(), self.port))
                 .await

@@ -232,8 +232,7 @@ async fn compute_async(
         .await
         .map_err(|_| ApiError::Overloaded)?;
     let app = shared.app.clone();
-    // Nothing since the last await woke or spawned a task: `off_the_workers`' precondition.
-    let computed = off_the_workers(gate.max_running, move || {
+    let computed = off_the_workers(move || {
         // Held until the guest really finishes, even if the client has gone.
         let _permits = (admitted, running);
         let value = body::parse(content_type.as_deref(), &bytes, &app.inner.decode.limits)?;
@@ -256,54 +255,45 @@ async fn compute_async(
     Ok(response)
 }
 
-/// Runs `work`, which may block for as long as a guest's deadline, so that `/health` and
-/// other connections keep being served meanwhile. At most `max_running` such calls run at
-/// once (the caller holds a `running` permit).
+/// Runs `work`, which may block for as long as a guest's deadline, where it cannot stall the
+/// Tokio workers, so `/health` and other connections keep being served.
 ///
-/// - On a multi-threaded runtime with more workers than `max_running` ([`super::runtime`]
-///   builds one), `work` runs right here: a worker is always left for everything else, and
-///   no thread hand-off lies on the request's critical path. With `block_in_place` instead,
-///   rosenbrock apply served 20k requests/s at 32 connections and 34k inline (BENCHMARKS.md,
-///   p50 analysis). **Precondition:** the calling task has woken or spawned nothing since
-///   it was last polled. Such a task would sit in this worker's LIFO slot, which no other
-///   worker may steal, until `work` finished. Yielding first would empty the slot but cost a
-///   wake-up of another worker per request, about 20% of a small request's latency.
-///   `compute_async` reaches here straight from awaiting its body and its permit.
-/// - On a multi-threaded runtime with fewer workers, `block_in_place`: the worker hands its
-///   scheduler core (its queued tasks and the I/O driver) to another thread, then runs
-///   `work` as a plain blocking thread.
-/// - On a current-thread runtime (as in `oneshot` tests) neither is possible, and `work` goes
-///   to the blocking pool.
+/// On the multi-threaded runtime (`tesseract-wasm serve`) this is `block_in_place`: the
+/// calling worker first hands its scheduler core (its queued tasks and the I/O driver) to
+/// another thread, then runs `work` as a plain blocking thread, and the response is written
+/// from the same thread afterwards. Running `work` on the worker itself, even with spare
+/// workers, is not possible: wasmtime-wasi's synchronous WASI calls (a guest writing to
+/// stdout) `block_on` the current runtime, which Tokio forbids on a worker outside
+/// `block_in_place` (the evil suite's stdout case caught it). `spawn_blocking` would cost two cross-thread wake-ups on
+/// every request's critical path (worker → blocking pool → worker), which on a loaded 2-core
+/// machine were most of a small request's latency (BENCHMARKS.md, p50 analysis). Elsewhere
+/// (a current-thread runtime, as in `oneshot` tests) `block_in_place` is not available and
+/// `work` goes to the blocking pool.
 ///
 /// # Errors
-/// When `work` panicked: the panic is caught on every path and its message returned, so the
+/// When `work` panicked: the panic is caught on either path and its message returned, so the
 /// caller answers 500 and the connection and server go on.
-pub(super) async fn off_the_workers<T, F>(max_running: usize, work: F) -> Result<T, String>
+pub(super) async fn off_the_workers<T, F>(work: F) -> Result<T, String>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use tokio::runtime::{Handle, RuntimeFlavor};
-    let handle = Handle::current();
-    if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
-        return tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| e.to_string());
-    }
-    let caught = if handle.metrics().num_workers() > max_running {
-        catch_unwind(AssertUnwindSafe(work))
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(|| catch_unwind(AssertUnwindSafe(work))).map_err(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            format!("it panicked: {message}")
+        })
     } else {
-        tokio::task::block_in_place(|| catch_unwind(AssertUnwindSafe(work)))
-    };
-    caught.map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("(no message)");
-        format!("it panicked: {message}")
-    })
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The route of one computational endpoint.

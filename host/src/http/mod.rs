@@ -7,12 +7,10 @@
 //! `/openapi.json` and `/docs`. Validation and computing are [`crate::request::handle`]'s; this
 //! module owns transport: bodies, `Accept` negotiation, admission, status codes and headers.
 //!
-//! Computations never hold every Tokio worker: at most `max_concurrency` run at once, with up
-//! to `max_queued` more waiting; past that a request gets 503 at once, so `/health` keeps
-//! answering under any load. On a runtime with more workers than `max_concurrency` (the one
-//! [`runtime`] builds) a computation runs on the worker that read its request, since a spare
-//! worker is always left; otherwise it leaves the worker first (see
-//! `handlers::off_the_workers`). Admission comes before the body is read (a refused body is
+//! Guest code never runs on a Tokio worker's scheduler: each computation runs under
+//! `block_in_place` (see `handlers::off_the_workers`), at most `max_concurrency` at once, with
+//! up to `max_queued` more waiting; past that a request gets 503 at once, so `/health` keeps
+//! answering under any load. Admission comes before the body is read (a refused body is
 //! drained, not kept) and JSON is parsed by the computation, so bodies held are bounded by
 //! `(max_concurrency + max_queued) × max_body_bytes` and parsed bodies by `max_concurrency`.
 //! The permits travel with the computation, so a client that hangs up frees its slot only
@@ -244,33 +242,32 @@ impl Default for HttpLimits {
     }
 }
 
-/// The runtime `tesseract-wasm serve` runs [`router`] on: one worker per core plus one per
-/// computation that may run at once, so computations can run on the workers that read their
-/// requests and still leave a worker per core for everything else.
+/// The runtime `tesseract-wasm serve` runs [`router`] on: a worker per core, whose idle
+/// threads hand their freed memory back (`alloc_trim`).
 ///
 /// # Errors
 /// When the operating system refuses the threads.
-pub fn runtime(limits: &HttpLimits) -> std::io::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores.saturating_add(limits.max_concurrency.max(1)))
         .enable_all()
         .thread_name("tesseract-wasm-http")
         // A worker going idle after a large request hands its freed pages back, so the
         // process returns them to the OS (`alloc_trim`).
         .on_thread_park(crate::alloc_trim::on_worker_park)
         .on_thread_unpark(crate::alloc_trim::on_worker_unpark)
+        // Threads `block_in_place` leaves behind are out of the hooks' reach and give their
+        // memory back only when they exit: after 1 s idle rather than Tokio's 10 s.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
         .build()
 }
 
 /// Admission control for computations: `admitted` counts running plus waiting requests,
-/// `running` the ones computing (`max_running` permits). A request is admitted before its
-/// body is read, so at most `max_concurrency + max_queued` bodies are held at once.
+/// `running` the ones computing. A request is admitted before its body is read, so at most
+/// `max_concurrency + max_queued` bodies are held at once.
 #[derive(Clone)]
 struct Gate {
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
-    max_running: usize,
     max_body_bytes: usize,
     body_read_timeout: Duration,
 }
@@ -289,7 +286,6 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let gate = Gate {
         admitted: Arc::new(Semaphore::new(running.saturating_add(limits.max_queued))),
         running: Arc::new(Semaphore::new(running)),
-        max_running: running,
         max_body_bytes: limits.max_body_bytes,
         body_read_timeout: limits.body_read_timeout,
     };

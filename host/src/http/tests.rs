@@ -263,24 +263,15 @@ fn bodies_follow_the_content_type() {
     );
 }
 
-fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
-/// Runs `off_the_workers` (at most one computation at once) from a task on `rt`'s workers,
-/// with work that blocks until a task spawned just before it, from the same task, has run;
-/// true when it did. That task sits in the worker's LIFO slot, so this fails when the work
-/// holds the worker it runs on (hence `off_the_workers`' precondition).
-fn a_task_spawned_just_before_runs(rt: &tokio::runtime::Runtime) -> bool {
+/// Runs `off_the_workers` from a task on `rt`'s workers with work that blocks until another
+/// task, spawned just before, has run; true when it did (so the work did not hold the only
+/// worker).
+fn other_tasks_run_during_blocking_work(rt: &tokio::runtime::Runtime) -> bool {
     rt.block_on(async {
         let task = tokio::spawn(async {
             let (tx, rx) = std::sync::mpsc::channel();
             tokio::spawn(async move { tx.send(()) });
-            super::handlers::off_the_workers(1, move || {
+            super::handlers::off_the_workers(move || {
                 rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
             })
             .await
@@ -289,37 +280,14 @@ fn a_task_spawned_just_before_runs(rt: &tokio::runtime::Runtime) -> bool {
     })
 }
 
-/// Like [`a_task_spawned_just_before_runs`], for a task spawned while the work already
-/// blocks: true when the runtime still ran it.
-fn a_task_spawned_meanwhile_runs(rt: &tokio::runtime::Runtime) -> bool {
-    rt.block_on(async {
-        let (started, computing) = tokio::sync::oneshot::channel();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let task = tokio::spawn(super::handlers::off_the_workers(1, move || {
-            let _ = started.send(());
-            rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok()
-        }));
-        if computing.await.is_err() {
-            return false;
-        }
-        let _ = tokio::spawn(async move { tx.send(()) }).await;
-        matches!(task.await, Ok(Ok(true)))
-    })
-}
-
 #[test]
 fn blocking_work_leaves_the_only_worker_free() {
-    let rt = multi_thread(1);
-    assert!(a_task_spawned_just_before_runs(&rt));
-    assert!(a_task_spawned_meanwhile_runs(&rt));
-}
-
-#[test]
-fn blocking_work_on_its_own_worker_leaves_the_spare_one_free() {
-    let rt = multi_thread(2);
-    assert!(a_task_spawned_meanwhile_runs(&rt));
-    // Not `a_task_spawned_just_before_runs`: the work holds its own worker, so a task in
-    // that worker's LIFO slot waits for it (the precondition of `off_the_workers`).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    assert!(other_tasks_run_during_blocking_work(&rt));
 }
 
 #[test]
@@ -328,19 +296,21 @@ fn blocking_work_leaves_a_current_thread_runtime_free() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    assert!(a_task_spawned_just_before_runs(&rt));
-    assert!(a_task_spawned_meanwhile_runs(&rt));
+    assert!(other_tasks_run_during_blocking_work(&rt));
 }
 
 #[test]
 fn a_panic_in_blocking_work_is_an_error_on_either_runtime() {
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a tokio runtime");
     let single = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a tokio runtime");
-    // Two workers: the work runs on its own; one: it leaves its worker first.
-    for rt in [multi_thread(2), multi_thread(1), single] {
+    for rt in [multi, single] {
         let result = rt.block_on(async {
-            tokio::spawn(super::handlers::off_the_workers(1, || -> u8 {
+            tokio::spawn(super::handlers::off_the_workers(|| -> u8 {
                 panic!("guest host bug")
             }))
             .await
