@@ -345,7 +345,7 @@ pub fn markdown(r: &Results, verdicts: &[Verdict], meta: &Meta<'_>) -> String {
         s,
         "## 3. Large arrays (vectoradd apply, two float32 vectors sent as base64)\n\nThe floor: base64-decoding both \
          inputs and copying each once, then copying the float64 output once and encoding it in the answer's format \
-         (the same `base64`/`serde_json` crates), measured in the same run.\n\n| elements | answer | (a) ms | (b) ms | floor ms | (a)/(b) | (b)/floor |\n|---:|---|---:|---:|---:|---:|---:|"
+         (the server's own crates: SIMD base64 from `base64-simd`, `serde_json`), measured in the same run.\n\n| elements | answer | (a) ms | (b) ms | floor ms | (a)/(b) | (b)/floor |\n|---:|---|---:|---:|---:|---:|---:|"
     );
     for l in &r.large {
         let _ = writeln!(
