@@ -261,12 +261,12 @@ async fn compute_async(
 /// On the multi-threaded runtime (`tesseract-wasm serve`) this is `block_in_place`: the
 /// calling worker first hands its scheduler core (its queued tasks and the I/O driver) to
 /// another thread, then runs `work` as a plain blocking thread, and the response is written
-/// from the same thread afterwards. Running `work` on the worker itself, even with spare
-/// workers, is not possible: wasmtime-wasi's synchronous WASI calls (a guest writing to
-/// stdout) `block_on` the current runtime, which Tokio forbids on a worker outside
-/// `block_in_place` (the evil suite's stdout case caught it). `spawn_blocking` would cost two cross-thread wake-ups on
+/// from the same thread afterwards. `spawn_blocking` would cost two cross-thread wake-ups on
 /// every request's critical path (worker → blocking pool → worker), which on a loaded 2-core
-/// machine were most of a small request's latency (BENCHMARKS.md, p50 analysis). Elsewhere
+/// machine were most of a small request's latency (BENCHMARKS.md, p50 analysis). Running
+/// `work` on the worker itself, even with spare workers, is not possible: wasmtime-wasi's
+/// synchronous WASI calls (a guest writing to stdout) `block_on` the current runtime, which
+/// Tokio forbids on a worker outside `block_in_place`. Elsewhere
 /// (a current-thread runtime, as in `oneshot` tests) `block_in_place` is not available and
 /// `work` goes to the blocking pool.
 ///

@@ -14,8 +14,8 @@
 //! drained, not kept) and JSON is parsed by the computation, so bodies held are bounded by
 //! `(max_concurrency + max_queued) × max_body_bytes` and parsed bodies by `max_concurrency`.
 //! The permits travel with the computation, so a client that hangs up frees its slot only
-//! when the guest really stops. Connections, header and body
-//! read timeouts are [`serve`]'s and [`HttpLimits::body_read_timeout`]'s.
+//! when the guest really stops. Connections, header and body read timeouts are [`serve`]'s
+//! and [`HttpLimits::body_read_timeout`]'s.
 //!
 //! | Cause | Status | Body |
 //! |---|---|---|
