@@ -590,8 +590,7 @@ fn check_base64_len(text: &str, expected: Option<usize>) -> Result<(), ArrayErro
         ));
     }
     if let Some(expected) = expected {
-        let padding = text.bytes().rev().take(2).filter(|&b| b == b'=').count();
-        let len = text.len() / 4 * 3 - padding;
+        let len = base64_decoded_len(text);
         if len != expected {
             return Err(ArrayError::decode(
                 "base64",
@@ -602,25 +601,16 @@ fn check_base64_len(text: &str, expected: Option<usize>) -> Result<(), ArrayErro
     Ok(())
 }
 
+/// The bytes a padded base64 text of a multiple of 4 characters decodes to.
+fn base64_decoded_len(text: &str) -> usize {
+    let padding = text.bytes().rev().take(2).filter(|&b| b == b'=').count();
+    (text.len() / 4 * 3).saturating_sub(padding)
+}
+
 /// Decodes strict, padded standard base64 into bytes.
 fn decode_base64(text: &str, expected: Option<usize>) -> Result<Vec<u8>, ArrayError> {
     check_base64_len(text, expected)?;
-    let (head, tail) = text.split_at(text.len().saturating_sub(4));
-    let mut out = vec![0u8; head.len() / 4 * 3 + 3];
-    let decoded = decode_head(head, &mut out).and_then(|written| {
-        let k = BASE64.decode_slice(tail, out.get_mut(written..).unwrap_or_default())?;
-        Ok(written + k)
-    });
-    match decoded {
-        Ok(n) => {
-            out.truncate(n);
-            Ok(out)
-        }
-        // Decoding the whole text again words the error as it reads from the start.
-        Err(_) => BASE64
-            .decode(text)
-            .map_err(|e| ArrayError::decode("base64", format!("invalid base64: {e}"))),
-    }
+    decode_base64_into::<u8>(text, base64_decoded_len(text), |b| b)
 }
 
 /// A base64 buffer that is lz4-compressed or holds a dtype this server widens: bytes first,

@@ -121,7 +121,8 @@ impl Run {
         match request::handle(&runtime, endpoint, &body, &opts) {
             Ok(response) => {
                 tracing::info!(endpoint = %endpoint, route = response.route.name(), "served");
-                writeln!(out, "{}", serde_json::to_string(&response.body)?)?;
+                out.write_all(&response.body.to_json_vec()?)?;
+                writeln!(out)?;
                 Ok(0)
             }
             Err(e) => {

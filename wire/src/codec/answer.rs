@@ -2,9 +2,10 @@
 //!
 //! Building an answer's arrays as [`Value`]s first costs a `Value` per element for `json`
 //! answers (and a copy of each base64 string): for a 10⁶-element output that was most of the
-//! answer's time. An [`Answer`] is the body's JSON with a slot at each array, and serializing it
-//! writes each array straight from its tensor's slice ([`EncodedArray`]), through the same
-//! serializer calls the `Value` would have made, so the bytes are identical to serializing
+//! answer's time. An [`Answer`] is the body's JSON with a slot at each array, and
+//! [`Answer::to_json_vec`] writes each array straight from its tensor's slice: plain base64 into
+//! the body bytes, other encodings through [`EncodedArray`]'s `Serialize`, which makes the
+//! serializer calls the `Value` would have made. The bytes are identical to serializing
 //! [`encode_array`]'s value.
 //!
 //! Code that wants the body as a [`Value`] (tests, binref output) still has one: [`Answer`]
@@ -204,8 +205,8 @@ impl Slots {
 
 /// A response body: JSON with the arrays kept as tensors until it is serialized.
 ///
-/// `Serialize` writes each array from its tensor; `Deref` gives the whole body as a [`Value`]
-/// (built once, on first use). Both produce the same JSON.
+/// [`Answer::to_json_vec`] writes each array from its tensor; `Deref` gives the whole body as a
+/// [`Value`] (built once, on first use). Both produce the same JSON.
 #[derive(Debug, Clone, Default)]
 pub struct Answer {
     skeleton: Value,
@@ -247,8 +248,8 @@ impl Answer {
             .unwrap_or((OutputFormat::JsonBase64, Compression::None))
     }
 
-    /// The body as compact JSON, byte for byte `serde_json::to_vec(self)`, but with each
-    /// plain base64 array encoded straight into the output: no string of its own, and no
+    /// The body as compact JSON, byte for byte `serde_json::to_vec` of the value it derefs to,
+    /// with each plain base64 array encoded straight into the output: no string of its own, and no
     /// scan of it for characters to escape, since the base64 alphabet has none. For a
     /// 10⁶-element answer both were more of the answer's time than the encoding itself.
     ///
@@ -332,20 +333,8 @@ impl PartialEq for Answer {
     }
 }
 
-impl Serialize for Answer {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (format, compression) = self.encoding();
-        Walk {
-            value: &self.skeleton,
-            slots: Some(&self.slots),
-            format,
-            compression,
-        }
-        .serialize(s)
-    }
-}
-
-/// [`Walk`]'s JSON written by hand, for [`Answer::to_json_vec`].
+/// The skeleton with each slot's array in its place, as `Value`'s own `Serialize` would write
+/// it with each slot filled.
 fn write_walk(
     out: &mut Vec<u8>,
     value: &Value,
@@ -413,52 +402,4 @@ fn write_array(
     append_base64_le(tensor.data(), out);
     out.extend_from_slice(br#"","encoding":"base64"}}"#);
     Ok(())
-}
-
-/// The skeleton and its slots serialized together, as `Value`'s own `Serialize` would with
-/// each slot filled.
-struct Walk<'a> {
-    value: &'a Value,
-    slots: Option<&'a Slots>,
-    format: OutputFormat,
-    compression: Compression,
-}
-
-impl Serialize for Walk<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Some(slots) = self.slots.filter(|s| !s.is_empty()) else {
-            return self.value.serialize(s);
-        };
-        if let Some(tensor) = &slots.here {
-            return EncodedArray {
-                tensor,
-                format: self.format,
-                compression: self.compression,
-            }
-            .serialize(s);
-        }
-        let child = |value, slots| Walk {
-            value,
-            slots,
-            format: self.format,
-            compression: self.compression,
-        };
-        match self.value {
-            Value::Object(map) => {
-                let mut out = s.serialize_map(Some(map.len()))?;
-                for (k, v) in map {
-                    out.serialize_entry(k, &child(v, slots.keys.get(k)))?;
-                }
-                out.end()
-            }
-            Value::Array(items) => {
-                let mut out = s.serialize_seq(Some(items.len()))?;
-                for (i, v) in items.iter().enumerate() {
-                    out.serialize_element(&child(v, slots.items.get(&i)))?;
-                }
-                out.end()
-            }
-            other => other.serialize(s),
-        }
-    }
 }
