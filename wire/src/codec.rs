@@ -683,12 +683,12 @@ impl FromLe for f64 {
 /// bytes written. `base64-simd` first (about 4× the `base64` crate on megabyte buffers); when
 /// it refuses, the `base64` crate decides, so what is accepted and every error message stay
 /// the `base64` crate's.
-fn decode_head(head: &str, out: &mut [u8]) -> Result<usize, base64::DecodeSliceError> {
+fn decode_head(head: &[u8], out: &mut [u8]) -> Result<usize, base64::DecodeSliceError> {
     let len = head.len() / 4 * 3;
     if head.len().is_multiple_of(4)
         && let Some(dst) = out.get_mut(..len)
         && base64_simd::STANDARD
-            .decode(head.as_bytes(), base64_simd::Out::from_slice(dst))
+            .decode(head, base64_simd::Out::from_slice(dst))
             .is_ok_and(|d| d.len() == len)
     {
         return Ok(len);
@@ -706,7 +706,7 @@ fn decode_base64_into<T: bytemuck::Pod>(
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
     // The last 4-character quantum carries any padding and may decode to fewer than 3 bytes,
     // so it goes through a small buffer: `decode_slice` wants room for whole groups.
-    let (head, tail) = text.split_at(text.len().saturating_sub(4));
+    let (head, tail) = text.as_bytes().split_at(text.len().saturating_sub(4));
     let mut last = [0u8; 3];
     let decoded = decode_head(head, bytes).and_then(|written| {
         let k = BASE64.decode_slice(tail, &mut last)?;

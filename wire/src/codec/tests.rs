@@ -839,3 +839,16 @@ fn unflatten_rejects_inconsistent_trees() {
     let e = unflatten(&tree).expect_err("sparse");
     assert_eq!(e.path, "x");
 }
+
+#[test]
+fn base64_with_a_multibyte_character_near_its_end_is_an_error_not_a_panic() {
+    // Found by fuzzing: the head/tail split fell inside a two-byte character.
+    for compression in [None, Some("lz4")] {
+        let mut data = json!({"buffer": "BCJNGGhABAAAAAAAAADNinayBAAAeaAAYkI\u{23e}*AA", "encoding": "base64"});
+        if let Some(c) = compression {
+            data["compression"] = json!(c);
+        }
+        let v = json!({"object_type": "array", "shape": [1], "dtype": "float32", "data": data});
+        assert!(decode(v).is_err());
+    }
+}
