@@ -208,6 +208,7 @@ impl Engine {
             .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = wasmtime::component::Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| crate::sandbox::bounded_waits::add_to_linker(&mut linker))
             .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine).map_err(EngineError::Ticker)?;
         Ok(Engine {

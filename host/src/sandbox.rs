@@ -6,9 +6,11 @@
 //! deadline overrun and memory exhaustion come back as distinct [`CallError`]s, with the
 //! guest's panic message when there is one.
 
+pub(crate) mod bounded_waits;
+
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
@@ -212,6 +214,9 @@ pub struct HostState {
     limiter: MemoryLimiter,
     stdout: CappedPipe,
     stderr: CappedPipe,
+    /// When the call's time is up (`None`: past the clock's range): what bounds the guest's
+    /// waits in WASI host calls.
+    deadline: Option<Instant>,
 }
 
 impl WasiView for HostState {
@@ -241,6 +246,7 @@ pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState>
         },
         stdout,
         stderr,
+        deadline: Instant::now().checked_add(limits.timeout),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);

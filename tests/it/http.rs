@@ -597,6 +597,21 @@ fn keep_alive_survives_errors_and_health_answers_during_a_slow_request() {
         r#"{"inputs":{"mode":"stdout","n":100000}}"#,
     );
     assert_eq!(status, 200, "{body}");
+    // A guest that sleeps for a minute is stopped at its 2 s deadline like one that spins:
+    // its wait is a WASI host call on serve's runtime, out of epoch interruption's reach.
+    let started = Instant::now();
+    let (status, body) = exchange(
+        &mut conn,
+        "POST",
+        "/apply",
+        r#"{"inputs":{"mode":"sleep","n":60000}}"#,
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "a 2 s deadline took {elapsed:?}"
+    );
 
     // A guest that spins until its 2 s deadline, on its own connection...
     let slow = std::thread::spawn(move || {

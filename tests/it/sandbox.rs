@@ -41,26 +41,42 @@ fn report(out: &Tree) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[test]
-fn infinite_loop_is_stopped_by_the_deadline() {
+/// Runs the probe in `mode`, which must not finish within the deadline, and checks that it is
+/// stopped as a timeout at the deadline: not before, and not long after.
+fn assert_stopped_at_the_deadline(mode: &str, n: u64) {
     let limit = sandbox_limits().timeout;
     let start = Instant::now();
-    let err = probe("loop", 0).expect_err("an infinite loop cannot return");
+    let err = probe(mode, n).expect_err("the call cannot finish within its deadline");
     let elapsed = start.elapsed();
-    assert_eq!(err, CallError::Timeout { limit });
+    assert_eq!(err, CallError::Timeout { limit }, "{mode}");
     assert!(
         elapsed >= limit.mul_f64(0.9),
-        "stopped after {elapsed:?}, before its {limit:?} deadline"
+        "{mode}: stopped after {elapsed:?}, before its {limit:?} deadline"
     );
     assert!(
         elapsed < Duration::from_secs(5),
-        "took {elapsed:?} to stop a call with a {limit:?} deadline"
+        "{mode}: took {elapsed:?} to stop a call with a {limit:?} deadline"
     );
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_the_deadline() {
+    assert_stopped_at_the_deadline("loop", 0);
     // The next call gets a fresh instance and its own deadline.
     assert_eq!(
         scalar_of(array(&probe("ok", 3).expect("a call after a timeout"), "x")),
         3.0
     );
+}
+
+#[test]
+fn a_guest_that_sleeps_past_its_deadline_is_stopped_at_the_deadline() {
+    // Sleeping is a WASI host call (`wasi:io/poll`); epoch interruption only reaches wasm code,
+    // so without a bounded wait the guest would hold its thread and slot for the whole minute.
+    assert_stopped_at_the_deadline("sleep", 60_000);
+    // A short sleep inside the deadline is legal and returns normally.
+    let out = probe("sleep", 10).expect("a 10 ms sleep fits a 1 s deadline");
+    assert_eq!(report(&out)["slept"], "10");
 }
 
 #[test]

@@ -120,6 +120,11 @@ fn run(mode: &str, n: usize) -> Result<(String, f64), Error> {
     match mode {
         "ok" => Ok(("mode=ok".to_owned(), n as f64)),
         "slow" => Ok((format!("spun={}", spin(n).min(1)), n as f64)),
+        "sleep" => {
+            // A host call that waits: epoch interruption cannot reach into it.
+            std::thread::sleep(std::time::Duration::from_millis(n as u64));
+            Ok((format!("slept={n}"), n as f64))
+        }
         "loop" => {
             let mut i: u64 = 0;
             loop {
@@ -189,12 +194,12 @@ impl Tesseract for SandboxProbe {
         Schema::new("sandbox-probe", "0.1.0")
             .description("Misbehaves on request, to test the host's sandbox.")
             .input(Field::string("mode").description(
-                "ok, slow, loop, alloc, try_alloc, panic, fs, net, env, stdout, recurse, \
+                "ok, slow, sleep, loop, alloc, try_alloc, panic, fs, net, env, stdout, recurse, \
                      nonfinite, wrong_dtype, wrong_shape, wrong_path, big_output, alias or \
                      alias_text.",
             ))
             .input(Field::integer("n").default(0).description(
-                "Bytes for alloc, try_alloc and stdout; milliseconds for slow; \
+                "Bytes for alloc, try_alloc and stdout; milliseconds for slow and sleep; \
                          elements for big_output; MiB of the aliased buffer for alias and \
                          alias_text (0: 16).",
             ))

@@ -1,0 +1,66 @@
+//! WASI's waiting calls (`wasi:io/poll`'s `poll` and `pollable.block`), bounded by the call's
+//! deadline.
+//!
+//! Epoch interruption only stops wasm code. A guest that sleeps (`std::thread::sleep`, a
+//! `subscribe-duration` pollable) waits inside the host, where no epoch check runs, so
+//! without this a one-minute sleep would hold its thread and its instance slot for a minute
+//! whatever the timeout. These replacements wait on the same futures as wasmtime-wasi's own
+//! and trap with [`Trap::Interrupt`] when the deadline passes first, which
+//! [`super::classify`] reports as a timeout like any other overrun.
+
+use std::time::Instant;
+
+use wasmtime::component::{Linker, Resource};
+use wasmtime::{StoreContextMut, Trap};
+use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::bindings::io::poll::{Host, HostPollable};
+use wasmtime_wasi::runtime::in_tokio;
+
+use super::HostState;
+
+/// The `wasi:io/poll` instance wasmtime-wasi registers (its WIT package version).
+const POLL_INSTANCE: &str = "wasi:io/poll@0.2.12";
+
+/// Replaces the blocking functions of `wasi:io/poll` in `linker`, which must already hold
+/// wasmtime-wasi's synchronous WASI.
+///
+/// # Errors
+/// When `linker` does not hold [`POLL_INSTANCE`]: a wasmtime-wasi upgrade moved it, and the
+/// engine must not start with unbounded waits.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let result = shadow_poll(linker);
+    linker.allow_shadowing(false);
+    result
+}
+
+fn shadow_poll(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    let mut poll = linker.instance(POLL_INSTANCE)?;
+    poll.func_wrap(
+        "poll",
+        |mut store: StoreContextMut<'_, HostState>, (pollables,): (Vec<Resource<DynPollable>>,)| {
+            let deadline = store.data().deadline;
+            let table = &mut store.data_mut().table;
+            Ok((wait_until(deadline, Host::poll(table, pollables))??,))
+        },
+    )?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |mut store: StoreContextMut<'_, HostState>, (pollable,): (Resource<DynPollable>,)| {
+            let deadline = store.data().deadline;
+            let table = &mut store.data_mut().table;
+            wait_until(deadline, HostPollable::block(table, pollable))?
+        },
+    )?;
+    Ok(())
+}
+
+/// Runs `wait` to completion, or traps with [`Trap::Interrupt`] at `deadline`.
+fn wait_until<T>(deadline: Option<Instant>, wait: impl Future<Output = T>) -> wasmtime::Result<T> {
+    match deadline {
+        // The timer must be made inside `in_tokio`: it needs the runtime's time driver.
+        Some(d) => in_tokio(async move { tokio::time::timeout_at(d.into(), wait).await })
+            .map_err(|_elapsed| wasmtime::Error::new(Trap::Interrupt)),
+        None => Ok(in_tokio(wait)),
+    }
+}
