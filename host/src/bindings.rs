@@ -8,6 +8,9 @@ use tesseract_model as m;
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "full",
+    // Calls are futures so that a short one can run on the Tokio worker that read its request
+    // and a long one can move off it midway (`crate::drive`).
+    exports: { default: async },
 });
 
 pub use exports::tesseract::component::tesseract as required;

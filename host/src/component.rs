@@ -208,7 +208,7 @@ impl Tesseract {
         // One instantiation at load time checks every export's signature (GuestIndices::new
         // only checks names) and reads the metadata, so requests never meet a bad export.
         let info = loaded
-            .run("metadata", |store, instance, ix| {
+            .run("metadata", async |store, instance, ix| {
                 if let Some(x) = &ix.jacobian {
                     x.load(&mut *store, instance)?;
                 }
@@ -228,7 +228,7 @@ impl Tesseract {
                     x.load(&mut *store, instance)?;
                 }
                 let t = ix.tesseract.load(&mut *store, instance)?;
-                t.call_metadata(&mut *store)
+                t.call_metadata(&mut *store).await
             })
             .map_err(|source| match source {
                 CallError::Host(message) => LoadError::BadExport {
@@ -279,13 +279,13 @@ impl Tesseract {
     fn run<R>(
         &self,
         what: &'static str,
-        f: impl FnOnce(&mut Store<HostState>, &Instance, &Indices) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&mut Store<HostState>, &Instance, &Indices) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let mut store = sandbox::new_store(&self.engine, &self.limits);
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, &instance, &self.indices));
+        let result = crate::drive::drive(async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            f(&mut store, &instance, &self.indices).await
+        });
         let stderr = sandbox::drain_output(&store, &what);
         result.map_err(|e| sandbox::classify(&e, &store, &stderr, &self.limits))
     }
@@ -300,7 +300,7 @@ impl Tesseract {
     /// # Errors
     /// When instantiation fails (e.g. no free instance slot).
     pub fn instantiate(&self) -> Result<(), CallError> {
-        self.run("instantiate", |_, _, _| Ok(()))
+        self.run("instantiate", async |_, _, _| Ok(()))
     }
 
     /// `tesseract.apply` on a fresh instance.
@@ -309,8 +309,11 @@ impl Tesseract {
     /// A [`CallError`] for guest errors, traps, limits and contract violations.
     pub fn call_apply(&self, inputs: &Tree) -> Result<Tree, CallError> {
         let arg = bindings::tree_out(inputs);
-        let out = self.run("apply", |s, i, ix| {
-            ix.tesseract.load(&mut *s, i)?.call_apply(&mut *s, &arg)
+        let out = self.run("apply", async |s, i, ix| {
+            ix.tesseract
+                .load(&mut *s, i)?
+                .call_apply(&mut *s, &arg)
+                .await
         })?;
         Ok(bindings::tree_in(
             out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
@@ -333,9 +336,10 @@ impl Tesseract {
             .as_ref()
             .ok_or_else(|| Self::unsupported("jacobian"))?;
         let arg = bindings::tree_out(inputs);
-        let out = self.run("jacobian", |s, i, _| {
+        let out = self.run("jacobian", async |s, i, _| {
             ix.load(&mut *s, i)?
                 .call_jacobian(&mut *s, &arg, jac_inputs, jac_outputs)
+                .await
         })?;
         Ok(bindings::blocks_in(
             out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
@@ -360,14 +364,10 @@ impl Tesseract {
             .as_ref()
             .ok_or_else(|| Self::unsupported("jvp"))?;
         let t = bindings::vectors_out(tangent);
-        let out = self.run("jvp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_jacobian_vector_product(
-                &mut *s,
-                &inputs.0,
-                jvp_inputs,
-                jvp_outputs,
-                &t,
-            )
+        let out = self.run("jvp", async |s, i, _| {
+            ix.load(&mut *s, i)?
+                .call_jacobian_vector_product(&mut *s, &inputs.0, jvp_inputs, jvp_outputs, &t)
+                .await
         })?;
         Ok(bindings::vectors_in(
             out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
@@ -391,14 +391,10 @@ impl Tesseract {
             .as_ref()
             .ok_or_else(|| Self::unsupported("vjp"))?;
         let c = bindings::vectors_out(cotangent);
-        let out = self.run("vjp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_vector_jacobian_product(
-                &mut *s,
-                &inputs.0,
-                vjp_inputs,
-                vjp_outputs,
-                &c,
-            )
+        let out = self.run("vjp", async |s, i, _| {
+            ix.load(&mut *s, i)?
+                .call_vector_jacobian_product(&mut *s, &inputs.0, vjp_inputs, vjp_outputs, &c)
+                .await
         })?;
         Ok(bindings::vectors_in(
             out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
@@ -424,15 +420,17 @@ impl Tesseract {
             .ok_or_else(|| Self::unsupported("batched-jvp"))?;
         let arg = bindings::tree_out(inputs);
         let t = bindings::vectors_out(tangents);
-        let out = self.run("batched-jvp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_batched_jacobian_vector_product(
-                &mut *s,
-                &arg,
-                jvp_inputs,
-                jvp_outputs,
-                &t,
-                count,
-            )
+        let out = self.run("batched-jvp", async |s, i, _| {
+            ix.load(&mut *s, i)?
+                .call_batched_jacobian_vector_product(
+                    &mut *s,
+                    &arg,
+                    jvp_inputs,
+                    jvp_outputs,
+                    &t,
+                    count,
+                )
+                .await
         })?;
         Ok(bindings::vectors_in(
             out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
@@ -458,15 +456,17 @@ impl Tesseract {
             .ok_or_else(|| Self::unsupported("batched-vjp"))?;
         let arg = bindings::tree_out(inputs);
         let c = bindings::vectors_out(cotangents);
-        let out = self.run("batched-vjp", |s, i, _| {
-            ix.load(&mut *s, i)?.call_batched_vector_jacobian_product(
-                &mut *s,
-                &arg,
-                vjp_inputs,
-                vjp_outputs,
-                &c,
-                count,
-            )
+        let out = self.run("batched-vjp", async |s, i, _| {
+            ix.load(&mut *s, i)?
+                .call_batched_vector_jacobian_product(
+                    &mut *s,
+                    &arg,
+                    vjp_inputs,
+                    vjp_outputs,
+                    &c,
+                    count,
+                )
+                .await
         })?;
         Ok(bindings::vectors_in(
             out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,
@@ -484,8 +484,8 @@ impl Tesseract {
             .as_ref()
             .ok_or_else(|| Self::unsupported("abstract-eval"))?;
         let arg = bindings::abstract_out(inputs);
-        let out = self.run("abstract-eval", |s, i, _| {
-            ix.load(&mut *s, i)?.call_abstract_eval(&mut *s, &arg)
+        let out = self.run("abstract-eval", async |s, i, _| {
+            ix.load(&mut *s, i)?.call_abstract_eval(&mut *s, &arg).await
         })?;
         Ok(bindings::abstract_in(
             out.map_err(|e| CallError::Guest(bindings::error_in(e)))?,

@@ -207,7 +207,7 @@ impl Engine {
         let engine = wasmtime::Engine::new(&config_with_pool(&limits, instances))
             .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut linker = wasmtime::component::Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::sandbox::bounded_waits::add_to_linker(&mut linker))
             .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine).map_err(EngineError::Ticker)?;

@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod component;
 pub mod derive;
+pub mod drive;
 pub mod engine;
 pub mod http;
 pub mod planner;

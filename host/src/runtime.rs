@@ -544,28 +544,31 @@ impl Runtime {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let mut results: Vec<Option<Result<Vectors, CallError>>> = vec![None; items.len()];
-        let chunks: Vec<Vec<(usize, Result<Vectors, CallError>)>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        while !failed.load(Ordering::Relaxed) {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(item) = items.get(i) else { break };
-                            let r = call(item);
-                            if r.is_err() {
-                                failed.store(true, Ordering::Relaxed);
+        // Waiting for the threads must not stall a Tokio worker.
+        let chunks: Vec<Vec<(usize, Result<Vectors, CallError>)>> = crate::drive::blocking(|| {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut done = Vec::new();
+                            while !failed.load(Ordering::Relaxed) {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                let Some(item) = items.get(i) else { break };
+                                let r = call(item);
+                                if r.is_err() {
+                                    failed.store(true, Ordering::Relaxed);
+                                }
+                                done.push((i, r));
                             }
-                            done.push((i, r));
-                        }
-                        done
+                            done
+                        })
                     })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_default())
-                .collect()
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap_or_default())
+                    .collect()
+            })
         });
         for (i, r) in chunks.into_iter().flatten() {
             results[i] = Some(r);

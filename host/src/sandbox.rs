@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -255,9 +255,19 @@ pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState>
     // for an export, the lift of its result. This is what bounds a result whose lists alias
     // the same guest bytes. Its default (128 MiB) is wasmtime's choice, not the operator's.
     store.set_hostcall_fuel(usize::try_from(limits.max_result_bytes).unwrap_or(usize::MAX));
-    // Must precede instantiation: the deadline starts at 0 and would interrupt it.
-    store.set_epoch_deadline(limits.deadline_ticks());
-    store.epoch_deadline_trap();
+    // Must precede instantiation: the deadline starts at 0 and would interrupt it. The first
+    // tick yields once, which tells `drive::drive` the call is long enough to move off the
+    // Tokio worker; the deadline proper then traps.
+    let ticks = limits.deadline_ticks();
+    store.set_epoch_deadline(1);
+    let mut yielded = false;
+    store.epoch_deadline_callback(move |_| {
+        if yielded || ticks <= 1 {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        yielded = true;
+        Ok(UpdateDeadline::Yield(ticks - 1))
+    });
     store
 }
 

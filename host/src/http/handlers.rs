@@ -232,7 +232,8 @@ async fn compute_async(
         .await
         .map_err(|_| ApiError::Overloaded)?;
     let app = shared.app.clone();
-    let computed = off_the_workers(move || {
+    let large = bytes.len() > INLINE_BODY_BYTES;
+    let computed = compute_here_or_off(large, move || {
         // Held until the guest really finishes, even if the client has gone.
         let _permits = (admitted, running);
         let value = body::parse(content_type.as_deref(), &bytes, &app.inner.decode.limits)?;
@@ -255,20 +256,43 @@ async fn compute_async(
     Ok(response)
 }
 
+/// Bodies up to this size are computed on the worker that read them (see
+/// [`compute_here_or_off`]): parsing and answering them takes microseconds.
+const INLINE_BODY_BYTES: usize = 64 << 10;
+
+/// Runs a request's computation `work`.
+///
+/// On the multi-threaded runtime (`tesseract-wasm serve`) a small request runs on the worker
+/// that read it: its guest calls move off the worker by themselves once they run past an
+/// epoch tick or wait (`crate::drive`), and so does the looped fallback's fan-out. Handing the
+/// worker away before every request instead cost a small request several cross-thread
+/// wake-ups, most of its latency (BENCHMARKS.md, *p50 latency*). A `large` body, whose parsing
+/// and encoding alone take milliseconds, goes [`off_the_workers`] from the start, as does
+/// everything on a current-thread runtime, whose only thread must never block.
+///
+/// # Errors
+/// When `work` panicked, as [`off_the_workers`].
+pub(super) async fn compute_here_or_off<T, F>(large: bool, work: F) -> Result<T, String>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if !large && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        return caught(work);
+    }
+    off_the_workers(work).await
+}
+
 /// Runs `work`, which may block for as long as a guest's deadline, where it cannot stall the
 /// Tokio workers, so `/health` and other connections keep being served.
 ///
-/// On the multi-threaded runtime (`tesseract-wasm serve`) this is `block_in_place`: the
+/// On the multi-threaded runtime this is `block_in_place` (`crate::drive::blocking`): the
 /// calling worker first hands its scheduler core (its queued tasks and the I/O driver) to
 /// another thread, then runs `work` as a plain blocking thread, and the response is written
-/// from the same thread afterwards. `spawn_blocking` would cost two cross-thread wake-ups on
-/// every request's critical path (worker → blocking pool → worker), which on a loaded 2-core
-/// machine were most of a small request's latency (BENCHMARKS.md, p50 analysis). Running
-/// `work` on the worker itself, even with spare workers, is not possible: wasmtime-wasi's
-/// synchronous WASI calls (a guest writing to stdout) `block_on` the current runtime, which
-/// Tokio forbids on a worker outside `block_in_place`. Elsewhere
-/// (a current-thread runtime, as in `oneshot` tests) `block_in_place` is not available and
-/// `work` goes to the blocking pool.
+/// from the same thread afterwards; `spawn_blocking` would cost two more cross-thread wake-ups
+/// (worker → blocking pool → worker). On a current-thread runtime (as in `oneshot` tests)
+/// `block_in_place` is not available and `work` goes to the blocking pool.
 ///
 /// # Errors
 /// When `work` panicked: the panic is caught on either path and its message returned, so the
@@ -278,22 +302,27 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    use std::panic::{AssertUnwindSafe, catch_unwind};
     use tokio::runtime::{Handle, RuntimeFlavor};
     if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        tokio::task::block_in_place(|| catch_unwind(AssertUnwindSafe(work))).map_err(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            format!("it panicked: {message}")
-        })
+        crate::drive::blocking(|| caught(work))
     } else {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// Runs `work`, turning a panic into its message.
+fn caught<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    catch_unwind(AssertUnwindSafe(work)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        format!("it panicked: {message}")
+    })
 }
 
 /// The route of one computational endpoint.

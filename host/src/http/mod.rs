@@ -7,9 +7,11 @@
 //! `/openapi.json` and `/docs`. Validation and computing are [`crate::request::handle`]'s; this
 //! module owns transport: bodies, `Accept` negotiation, admission, status codes and headers.
 //!
-//! Guest code never runs on a Tokio worker's scheduler: each computation runs under
-//! `block_in_place` (see `handlers::off_the_workers`), at most `max_concurrency` at once, with
-//! up to `max_queued` more waiting; past that a request gets 503 at once, so `/health` keeps
+//! Guest code never holds a Tokio worker's scheduler for long: a small request's computation
+//! starts on the worker that read it and moves off (`block_in_place`) once a guest call runs
+//! past an epoch tick or waits (see `handlers::compute_here_or_off` and `crate::drive`); a
+//! large one starts off it. At most `max_concurrency` run at once, with up to `max_queued`
+//! more waiting; past that a request gets 503 at once, so `/health` keeps
 //! answering under any load. Admission comes before the body is read (a refused body is
 //! drained, not kept) and JSON is parsed by the computation, so bodies held are bounded by
 //! `(max_concurrency + max_queued) × max_body_bytes` and parsed bodies by `max_concurrency`.

@@ -14,7 +14,6 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime::{StoreContextMut, Trap};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::io::poll::{Host, HostPollable};
-use wasmtime_wasi::runtime::in_tokio;
 
 use super::HostState;
 
@@ -22,7 +21,7 @@ use super::HostState;
 const POLL_INSTANCE: &str = "wasi:io/poll@0.2.12";
 
 /// Replaces the blocking functions of `wasi:io/poll` in `linker`, which must already hold
-/// wasmtime-wasi's synchronous WASI.
+/// wasmtime-wasi's asynchronous WASI.
 ///
 /// # Errors
 /// When `linker` does not hold [`POLL_INSTANCE`]: a wasmtime-wasi upgrade moved it, and the
@@ -36,31 +35,38 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
 fn shadow_poll(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let mut poll = linker.instance(POLL_INSTANCE)?;
-    poll.func_wrap(
+    poll.func_wrap_async(
         "poll",
         |mut store: StoreContextMut<'_, HostState>, (pollables,): (Vec<Resource<DynPollable>>,)| {
-            let deadline = store.data().deadline;
-            let table = &mut store.data_mut().table;
-            Ok((wait_until(deadline, Host::poll(table, pollables))??,))
+            Box::new(async move {
+                let deadline = store.data().deadline;
+                let table = &mut store.data_mut().table;
+                Ok((within(deadline, Host::poll(table, pollables)).await??,))
+            })
         },
     )?;
-    poll.func_wrap(
+    poll.func_wrap_async(
         "[method]pollable.block",
         |mut store: StoreContextMut<'_, HostState>, (pollable,): (Resource<DynPollable>,)| {
-            let deadline = store.data().deadline;
-            let table = &mut store.data_mut().table;
-            wait_until(deadline, HostPollable::block(table, pollable))?
+            Box::new(async move {
+                let deadline = store.data().deadline;
+                let table = &mut store.data_mut().table;
+                within(deadline, HostPollable::block(table, pollable)).await?
+            })
         },
     )?;
     Ok(())
 }
 
-/// Runs `wait` to completion, or traps with [`Trap::Interrupt`] at `deadline`.
-fn wait_until<T>(deadline: Option<Instant>, wait: impl Future<Output = T>) -> wasmtime::Result<T> {
+/// Awaits `wait`, or traps with [`Trap::Interrupt`] at `deadline`.
+async fn within<T>(
+    deadline: Option<Instant>,
+    wait: impl Future<Output = T>,
+) -> wasmtime::Result<T> {
     match deadline {
-        // The timer must be made inside `in_tokio`: it needs the runtime's time driver.
-        Some(d) => in_tokio(async move { tokio::time::timeout_at(d.into(), wait).await })
+        Some(d) => tokio::time::timeout_at(d.into(), wait)
+            .await
             .map_err(|_elapsed| wasmtime::Error::new(Trap::Interrupt)),
-        None => Ok(in_tokio(wait)),
+        None => Ok(wait.await),
     }
 }
