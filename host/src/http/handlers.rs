@@ -14,7 +14,7 @@ use serde_json::json;
 use super::error::{ApiError, json_response, loc};
 use super::negotiate::{Negotiated, WireFormat, negotiate};
 use super::{AppState, BATCH_SIZE_HEADER, ROUTE_HEADER, Shared, binref, body};
-use crate::codec::{Compression, OutputFormat};
+use crate::codec::{Answer, Compression, OutputFormat};
 use crate::planner::Endpoint;
 use crate::request::{self, CodecOptions, Format};
 use crate::schema::{Loc, ValidationError};
@@ -76,7 +76,30 @@ fn compute_blocking(
         max_vector_bytes: u64::MAX,
     };
     let response = request::handle(&app.inner.runtime, endpoint, body, &opts)?;
-    let mut value = response.body;
+    let value = response.body;
+    tracing::info!(endpoint = %endpoint, route = response.route.name(), "served");
+    // A small request can have a large answer (a jacobian, a guest filling its output):
+    // encoding it takes milliseconds, which must not hold the worker this request ran on.
+    if value.array_bytes() > INLINE_BODY_BYTES {
+        crate::drive::blocking(|| encode(value, negotiated, app, run_id))
+    } else {
+        encode(value, negotiated, app, run_id)
+    }
+    .map(|body| Computed {
+        body,
+        content_type: negotiated.format.content_type(),
+        route: response.route.name(),
+        batch_size: response.batch_size,
+    })
+}
+
+/// Writes `value` as the negotiated response body (arrays into files for `json+binref`).
+fn encode(
+    mut value: Answer,
+    negotiated: Negotiated,
+    app: &AppState,
+    run_id: Option<String>,
+) -> Result<Vec<u8>, ApiError> {
     if negotiated.format == WireFormat::JsonBinref {
         let root = app.inner.options.output_path.as_deref().ok_or_else(|| {
             ApiError::Internal("json+binref negotiated without an output path".into())
@@ -84,16 +107,9 @@ fn compute_blocking(
         let run_id = run_id.unwrap_or_else(binref::random_id);
         binref::to_binref(&mut value, root, &run_id).map_err(|e| ApiError::Internal(chain(&e)))?;
     }
-    let bytes = value
+    value
         .to_json_vec()
-        .map_err(|e| ApiError::Internal(format!("cannot serialize the response: {e}")))?;
-    tracing::info!(endpoint = %endpoint, route = response.route.name(), "served");
-    Ok(Computed {
-        body: bytes,
-        content_type: negotiated.format.content_type(),
-        route: response.route.name(),
-        batch_size: response.batch_size,
-    })
+        .map_err(|e| ApiError::Internal(format!("cannot serialize the response: {e}")))
 }
 
 /// How reading a request body ended, when it did not end with the whole body.

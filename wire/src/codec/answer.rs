@@ -195,6 +195,17 @@ impl Slots {
         self.here.is_none() && self.keys.is_empty() && self.items.is_empty()
     }
 
+    fn array_bytes(&self) -> usize {
+        let here = self
+            .here
+            .as_ref()
+            .map_or(0, |t| t.len() * t.dtype().size_bytes());
+        self.keys
+            .values()
+            .chain(self.items.values())
+            .fold(here, |sum, s| sum.saturating_add(s.array_bytes()))
+    }
+
     fn at(&mut self, path: &[Segment]) -> &mut Slots {
         path.iter().fold(self, |node, seg| match seg {
             Segment::Field(k) | Segment::Key(k) => node.keys.entry(k.clone()).or_default(),
@@ -266,6 +277,11 @@ impl Answer {
             compression,
         )?;
         Ok(out)
+    }
+
+    /// The raw size of the arrays still kept as tensors: what encoding them will walk.
+    pub fn array_bytes(&self) -> usize {
+        self.slots.array_bytes()
     }
 
     /// The whole body as a [`Value`], its arrays encoded.

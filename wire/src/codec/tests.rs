@@ -755,6 +755,32 @@ fn answer_derefs_to_its_value_and_yields_it_for_editing() {
 }
 
 #[test]
+fn an_answer_counts_the_bytes_of_the_arrays_it_has_yet_to_encode() {
+    use tesseract_model::path::Segment;
+    let mut answer = Answer::new(
+        json!({"y": null, "list": [null, null]}),
+        OutputFormat::JsonBase64,
+        Compression::None,
+    );
+    assert_eq!(answer.array_bytes(), 0);
+    answer.put(
+        &[Segment::Key("y".into())],
+        t(vec![3], vec![1.0f64, 2.0, 3.0]),
+    );
+    answer.put(
+        &[Segment::Key("list".into()), Segment::Index(1)],
+        t(vec![2, 5], vec![0f32; 10]),
+    );
+    assert_eq!(answer.array_bytes(), 3 * 8 + 10 * 4);
+    answer.value_mut();
+    assert_eq!(
+        answer.array_bytes(),
+        0,
+        "encoded arrays are no longer tensors"
+    );
+}
+
+#[test]
 fn json_output_round_trips_through_decode() {
     let x = t(vec![2, 3], vec![1.5f32, -2.0, 3.25, 0.0, 1e-3, 7.0]);
     let back = decode(encode_array(&x, OutputFormat::Json, Compression::None)).expect("decodes");
