@@ -544,12 +544,16 @@ impl Runtime {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let mut results: Vec<Option<Result<Vectors, CallError>>> = vec![None; items.len()];
-        // Waiting for the threads must not stall a Tokio worker.
+        // The threads run their calls on the caller's runtime, if any (its timers bound
+        // guests' waits), rather than start wasmtime-wasi's own; waiting for them must not
+        // stall a Tokio worker.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let chunks: Vec<Vec<(usize, Result<Vectors, CallError>)>> = crate::drive::blocking(|| {
             std::thread::scope(|scope| {
                 let workers: Vec<_> = (0..threads)
                     .map(|_| {
                         scope.spawn(|| {
+                            let _runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
                             let mut done = Vec::new();
                             while !failed.load(Ordering::Relaxed) {
                                 let i = next.fetch_add(1, Ordering::Relaxed);

@@ -321,3 +321,21 @@ fn a_panic_in_blocking_work_is_an_error_on_either_runtime() {
         assert!(message.contains("guest host bug"), "{message}");
     }
 }
+
+#[test]
+fn a_panic_in_a_computation_run_on_its_worker_is_an_error() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a tokio runtime");
+    let result = rt.block_on(async {
+        tokio::spawn(super::handlers::compute_here_or_off(false, || -> u8 {
+            panic!("guest host bug")
+        }))
+        .await
+    });
+    let Ok(Err(message)) = result else {
+        panic!("expected the panic as an error, got {result:?}");
+    };
+    assert!(message.contains("guest host bug"), "{message}");
+}
