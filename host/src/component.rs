@@ -276,18 +276,20 @@ impl Tesseract {
     }
 
     /// Runs `f` on a fresh instance in a fresh store, and maps every failure to a [`CallError`].
-    fn run<R>(
+    fn run<R: Send>(
         &self,
         what: &'static str,
-        f: impl AsyncFnOnce(&mut Store<HostState>, &Instance, &Indices) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&mut Store<HostState>, &Instance, &Indices) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
-        let mut store = sandbox::new_store(&self.engine, &self.limits);
-        let result = crate::drive::drive(async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            f(&mut store, &instance, &self.indices).await
-        });
-        let stderr = sandbox::drain_output(&store, &what);
-        result.map_err(|e| sandbox::classify(&e, &store, &stderr, &self.limits))
+        crate::drive::where_calls_may_block(|| {
+            let mut store = sandbox::new_store(&self.engine, &self.limits);
+            let result = crate::drive::drive(async {
+                let instance = self.pre.instantiate_async(&mut store).await?;
+                f(&mut store, &instance, &self.indices).await
+            });
+            let stderr = sandbox::drain_output(&store, &what);
+            result.map_err(|e| sandbox::classify(&e, &store, &stderr, &self.limits))
+        })
     }
 
     fn unsupported(what: &str) -> CallError {

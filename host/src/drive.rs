@@ -4,26 +4,27 @@
 //! Most calls (a small apply) finish in tens of microseconds. Handing the worker's core away
 //! before every call (`block_in_place`) cost a small request several cross-thread wake-ups,
 //! most of its latency (BENCHMARKS.md, *p50 latency*). So [`drive`] first polls the call
-//! inline. A call only comes back unfinished when it ran past its first epoch tick (the store
-//! yields there once, see `sandbox::new_store`) or when the guest waits in a WASI host call;
-//! then the rest of it runs under [`blocking`], so a long computation never stalls the tasks
-//! queued on its worker.
+//! inline. It comes back unfinished when the engine's first epoch tick fell during it (the
+//! store yields there once, see `sandbox::new_store`: every call longer than a tick, and a
+//! short one now and then) or when the guest waits in a WASI host call; then the rest of it
+//! runs under [`blocking`], so wasm code never stalls the tasks queued on its worker for
+//! longer than a tick.
 
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-/// Runs a guest call's future to completion on this thread.
+/// Runs a guest call's future to completion.
 ///
-/// Inside a Tokio runtime it is polled once here, and if unfinished completed under
-/// [`blocking`] on the runtime's handle (its timers serve the guest's bounded waits). Outside
-/// one (the CLI, tests, the looped fallback's threads) it runs on wasmtime-wasi's ambient
-/// runtime, as wasmtime-wasi's synchronous calls do.
+/// On a multi-threaded runtime it is polled once on this thread, and if unfinished completed
+/// under [`blocking`] on the runtime's handle (whose timers serve the guest's bounded waits).
+/// Outside a runtime (the CLI, tests) it runs on wasmtime-wasi's ambient runtime, as
+/// wasmtime-wasi's synchronous calls do.
 ///
 /// # Panics
-/// When called on the thread of a current-thread runtime itself, where nothing may block; on
-/// that flavour guest calls belong on the blocking pool.
+/// On a current-thread runtime's own thread, if the call does not finish in its first poll:
+/// nothing may block there. Guest calls reach `drive` through [`where_calls_may_block`].
 pub fn drive<F: Future>(call: F) -> F::Output {
     let Ok(handle) = Handle::try_current() else {
         return wasmtime_wasi::runtime::in_tokio(call);
@@ -35,6 +36,22 @@ pub fn drive<F: Future>(call: F) -> F::Output {
         return out;
     }
     blocking(|| handle.block_on(call))
+}
+
+/// Runs `work`, which makes guest calls, where [`drive`] may block: here, unless this thread
+/// belongs to a current-thread runtime (tests), whose one thread must not block and whose
+/// timers, which a waiting guest needs, only fire while that thread is free. Then `work` runs
+/// on a thread of its own, outside the runtime.
+pub fn where_calls_may_block<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::CurrentThread) => {
+            std::thread::scope(|scope| match scope.spawn(work).join() {
+                Ok(out) => out,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+        }
+        _ => work(),
+    }
 }
 
 /// Runs `work`, which may block for as long as a guest's deadline, without stalling the
@@ -52,7 +69,7 @@ pub fn blocking<R>(work: impl FnOnce() -> R) -> R {
 mod tests {
     use std::time::Duration;
 
-    use super::drive;
+    use super::{drive, where_calls_may_block};
 
     #[test]
     fn a_call_that_turns_long_hands_the_only_worker_to_other_tasks() {
@@ -78,13 +95,23 @@ mod tests {
     }
 
     #[test]
-    fn a_call_that_finishes_in_its_first_poll_never_blocks() {
-        // On a current-thread runtime's own thread nothing may block (`block_on` panics), so
-        // this only passes if the call completed inline.
+    fn on_a_current_thread_runtime_a_call_that_waits_neither_panics_nor_hangs() {
+        // Nothing may block this runtime's one thread (`block_on` would panic), and a timer
+        // made on it would only fire once the thread is free again.
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .expect("a tokio runtime");
-        assert_eq!(rt.block_on(async { drive(async { 42 }) }), 42);
+        let out = rt.block_on(async {
+            where_calls_may_block(|| {
+                drive(async {
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    42
+                })
+            })
+        });
+        assert_eq!(out, 42);
     }
 
     #[test]

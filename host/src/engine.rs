@@ -52,14 +52,13 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
-    /// The epoch deadline for one call, in ticks, rounded up.
-    pub fn deadline_ticks(&self) -> u64 {
-        let tick = EPOCH_TICK.as_nanos().max(1);
-        u64::try_from(self.timeout.as_nanos().div_ceil(tick))
-            .unwrap_or(u64::MAX)
-            .max(1)
-    }
+/// Epoch ticks in `time`, rounded up, at least one: the epoch deadline that ends a call
+/// `time` from now.
+pub fn ticks_in(time: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos().max(1);
+    u64::try_from(time.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// Linear-memory bytes a freed pool slot keeps resident (see [`config`]).

@@ -207,6 +207,9 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// The most random bytes one WASI call may ask for: plenty for seeding, cheap to produce.
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
+
 /// The data of one call's store.
 pub struct HostState {
     wasi: WasiCtx,
@@ -236,6 +239,9 @@ pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState>
     let wasi = WasiCtxBuilder::new()
         .stdout(stdout.clone())
         .stderr(stderr.clone())
+        // One `get-random-bytes` call is a synchronous host call no epoch check interrupts;
+        // wasmtime-wasi's default cap (64 MiB) would let it hold a thread for a long while.
+        .max_random_size(MAX_RANDOM_BYTES)
         .build();
     let state = HostState {
         wasi,
@@ -257,19 +263,31 @@ pub fn new_store(engine: &wasmtime::Engine, limits: &Limits) -> Store<HostState>
     store.set_hostcall_fuel(usize::try_from(limits.max_result_bytes).unwrap_or(usize::MAX));
     // Must precede instantiation: the deadline starts at 0 and would interrupt it. The first
     // tick yields once, which tells `drive::drive` the call is long enough to move off the
-    // Tokio worker; the deadline proper then traps.
-    let ticks = limits.deadline_ticks();
+    // Tokio worker. Each callback measures what is left from the wall-clock deadline, not
+    // from the tick count: a guest that waited in a host call (where no epoch check runs)
+    // must not get a fresh timeout when it comes back.
     store.set_epoch_deadline(1);
     let mut yielded = false;
-    store.epoch_deadline_callback(move |_| {
-        if yielded || ticks <= 1 {
-            return Ok(UpdateDeadline::Interrupt);
-        }
-        yielded = true;
-        Ok(UpdateDeadline::Yield(ticks - 1))
+    store.epoch_deadline_callback(move |store| {
+        let ticks = match store.data().deadline {
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => crate::engine::ticks_in(left),
+                _ => return Ok(UpdateDeadline::Interrupt),
+            },
+            None => UNBOUNDED_TICKS,
+        };
+        Ok(if std::mem::replace(&mut yielded, true) {
+            UpdateDeadline::Continue(ticks)
+        } else {
+            UpdateDeadline::Yield(ticks)
+        })
     });
     store
 }
+
+/// The epoch deadline of a call whose timeout is past the clock's range (centuries of ticks,
+/// far from overflowing the epoch counter).
+const UNBOUNDED_TICKS: u64 = 1 << 40;
 
 /// Sends what the guest printed to the log, and returns its stderr text for error messages.
 pub fn drain_output(store: &Store<HostState>, what: &dyn fmt::Display) -> String {

@@ -51,7 +51,8 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Validates, computes and encodes one request. Runs on a blocking thread.
+/// Validates, computes and encodes one request, on a worker or off it (see
+/// [`INLINE_BODY_BYTES`]).
 fn compute_blocking(
     app: &AppState,
     endpoint: Endpoint,
@@ -248,15 +249,28 @@ async fn compute_async(
         .await
         .map_err(|_| ApiError::Overloaded)?;
     let app = shared.app.clone();
-    let large = bytes.len() > INLINE_BODY_BYTES;
-    let computed = compute_here_or_off(large, move || {
+    let limits = app.inner.decode.limits;
+    let compute = move |value: serde_json::Value| {
         // Held until the guest really finishes, even if the client has gone.
         let _permits = (admitted, running);
-        let value = body::parse(content_type.as_deref(), &bytes, &app.inner.decode.limits)?;
-        drop(bytes);
         compute_blocking(&app, endpoint, &value, negotiated, run_id)
-    })
-    .await
+    };
+    let computed = if bytes.len() <= INLINE_BODY_BYTES && on_a_multi_threaded_runtime() {
+        let value = body::parse(content_type.as_deref(), &bytes, &limits)?;
+        drop(bytes);
+        if expands(&value) {
+            off_the_workers(move || compute(value)).await
+        } else {
+            caught(move || compute(value))
+        }
+    } else {
+        off_the_workers(move || {
+            let value = body::parse(content_type.as_deref(), &bytes, &limits)?;
+            drop(bytes);
+            compute(value)
+        })
+        .await
+    }
     .map_err(|e| ApiError::Internal(format!("the compute task failed: {e}")))??;
     let mut response = (
         StatusCode::OK,
@@ -272,32 +286,33 @@ async fn compute_async(
     Ok(response)
 }
 
-/// Bodies up to this size are computed on the worker that read them (see
-/// [`compute_here_or_off`]): parsing and answering them takes microseconds.
+/// Bodies up to this size are parsed and computed on the worker that read them, unless they
+/// hold arrays that decode to far more than their size ([`expands`]). Handing the worker away
+/// before every request cost a small request several cross-thread wake-ups, most of its
+/// latency (BENCHMARKS.md, *p50 latency*); on the worker, its guest calls move off by
+/// themselves once they run past an epoch tick or wait (`crate::drive`), as do the looped
+/// fan-out and the encoding of a large answer. Larger bodies, whose parsing alone takes
+/// milliseconds, start [`off_the_workers`].
 const INLINE_BODY_BYTES: usize = 64 << 10;
 
-/// Runs a request's computation `work`.
-///
-/// On the multi-threaded runtime (`tesseract-wasm serve`) a small request runs on the worker
-/// that read it: its guest calls move off the worker by themselves once they run past an
-/// epoch tick or wait (`crate::drive`), and so does the looped fallback's fan-out. Handing the
-/// worker away before every request instead cost a small request several cross-thread
-/// wake-ups, most of its latency (BENCHMARKS.md, *p50 latency*). A `large` body, whose parsing
-/// and encoding alone take milliseconds, goes [`off_the_workers`] from the start, as does
-/// everything on a current-thread runtime, whose only thread must never block.
-///
-/// # Errors
-/// When `work` panicked, as [`off_the_workers`].
-pub(super) async fn compute_here_or_off<T, F>(large: bool, work: F) -> Result<T, String>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if !large && Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        return caught(work);
+/// Whether computing here is allowed at all: a current-thread runtime's only thread must
+/// never block.
+fn on_a_multi_threaded_runtime() -> bool {
+    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+}
+
+/// Whether a parsed body names an encoding whose decoding can cost far more than the body's
+/// size: an lz4 frame (up to 255× its size) or a binref file read from disk. Any string
+/// value equal to `lz4` or `binref` counts, wherever it is; a false positive only moves the
+/// request off the worker.
+pub(super) fn expands(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s == "lz4" || s == "binref",
+        Value::Array(items) => items.iter().any(expands),
+        Value::Object(fields) => fields.values().any(expands),
+        _ => false,
     }
-    off_the_workers(work).await
 }
 
 /// Runs `work`, which may block for as long as a guest's deadline, where it cannot stall the
@@ -329,7 +344,7 @@ where
 }
 
 /// Runs `work`, turning a panic into its message.
-fn caught<T>(work: impl FnOnce() -> T) -> Result<T, String> {
+pub(super) fn caught<T>(work: impl FnOnce() -> T) -> Result<T, String> {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     catch_unwind(AssertUnwindSafe(work)).map_err(|panic| {
         let message = panic

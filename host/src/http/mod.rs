@@ -9,7 +9,7 @@
 //!
 //! Guest code never holds a Tokio worker's scheduler for long: a small request's computation
 //! starts on the worker that read it and moves off (`block_in_place`) once a guest call runs
-//! past an epoch tick or waits (see `handlers::compute_here_or_off` and `crate::drive`); a
+//! past an epoch tick or waits (see `handlers::INLINE_BODY_BYTES` and `crate::drive`); a
 //! large one starts off it. At most `max_concurrency` run at once, with up to `max_queued`
 //! more waiting; past that a request gets 503 at once, so `/health` keeps
 //! answering under any load. Admission comes before the body is read (a refused body is

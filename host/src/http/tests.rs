@@ -324,18 +324,29 @@ fn a_panic_in_blocking_work_is_an_error_on_either_runtime() {
 
 #[test]
 fn a_panic_in_a_computation_run_on_its_worker_is_an_error() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .build()
-        .expect("a tokio runtime");
-    let result = rt.block_on(async {
-        tokio::spawn(super::handlers::compute_here_or_off(false, || -> u8 {
-            panic!("guest host bug")
-        }))
-        .await
-    });
-    let Ok(Err(message)) = result else {
-        panic!("expected the panic as an error, got {result:?}");
+    let Err(message) = super::handlers::caught(|| -> u8 { panic!("guest host bug") }) else {
+        panic!("a panic is an error");
     };
     assert!(message.contains("guest host bug"), "{message}");
+}
+
+#[test]
+fn bodies_naming_lz4_or_binref_anywhere_are_not_computed_on_the_worker() {
+    use super::handlers::expands;
+    let array =
+        |data: Value| json!({"inputs": {"x": {"shape": [4], "dtype": "float64", "data": data}}});
+    assert!(!expands(&array(
+        json!({"buffer": "AAAA", "encoding": "base64"})
+    )));
+    assert!(!expands(&array(json!([1, 2, 3, 4]))));
+    assert!(expands(&array(
+        json!({"buffer": "AAAA", "encoding": "base64", "compression": "lz4"})
+    )));
+    assert!(expands(&array(
+        json!({"buffer": "x.bin:0", "encoding": "binref"})
+    )));
+    // Nested deep in a list, as a batched tangent's would be.
+    assert!(expands(
+        &json!({"tangent_vector": [[{"compression": "lz4"}]]})
+    ));
 }

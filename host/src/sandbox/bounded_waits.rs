@@ -27,6 +27,14 @@ const POLL_INSTANCE: &str = "wasi:io/poll@0.2.12";
 /// When `linker` does not hold [`POLL_INSTANCE`]: a wasmtime-wasi upgrade moved it, and the
 /// engine must not start with unbounded waits.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    // `Linker::instance` makes a missing instance rather than fail, so check first that
+    // defining these without shadowing is refused, i.e. that wasmtime-wasi's are there.
+    linker.allow_shadowing(false);
+    if shadow_poll(linker).is_ok() {
+        return Err(wasmtime::format_err!(
+            "wasmtime-wasi no longer registers `{POLL_INSTANCE}`: its waits cannot be bounded"
+        ));
+    }
     linker.allow_shadowing(true);
     let result = shadow_poll(linker);
     linker.allow_shadowing(false);
@@ -68,5 +76,24 @@ async fn within<T>(
             .await
             .map_err(|_elapsed| wasmtime::Error::new(Trap::Interrupt)),
         None => Ok(wait.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linker_without_wasmtime_wasis_poll_is_refused() {
+        let engine = wasmtime::Engine::default();
+        let mut bare = Linker::<HostState>::new(&engine);
+        let Err(e) = add_to_linker(&mut bare) else {
+            panic!("unbounded waits went unnoticed");
+        };
+        assert!(e.to_string().contains(POLL_INSTANCE), "{e}");
+
+        let mut wasi = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut wasi).expect("wasmtime-wasi links");
+        add_to_linker(&mut wasi).expect("wasmtime-wasi's poll is there to replace");
     }
 }

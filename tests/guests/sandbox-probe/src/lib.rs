@@ -125,6 +125,13 @@ fn run(mode: &str, n: usize) -> Result<(String, f64), Error> {
             std::thread::sleep(std::time::Duration::from_millis(n as u64));
             Ok((format!("slept={n}"), n as f64))
         }
+        "sleep_then_loop" => {
+            std::thread::sleep(std::time::Duration::from_millis(n as u64));
+            let mut i: u64 = 0;
+            loop {
+                i = black_box(i.wrapping_add(1));
+            }
+        }
         "loop" => {
             let mut i: u64 = 0;
             loop {
@@ -194,12 +201,12 @@ impl Tesseract for SandboxProbe {
         Schema::new("sandbox-probe", "0.1.0")
             .description("Misbehaves on request, to test the host's sandbox.")
             .input(Field::string("mode").description(
-                "ok, slow, sleep, loop, alloc, try_alloc, panic, fs, net, env, stdout, recurse, \
+                "ok, slow, sleep, sleep_then_loop, loop, alloc, try_alloc, panic, fs, net, env, stdout, recurse, \
                      nonfinite, wrong_dtype, wrong_shape, wrong_path, big_output, alias or \
                      alias_text.",
             ))
             .input(Field::integer("n").default(0).description(
-                "Bytes for alloc, try_alloc and stdout; milliseconds for slow and sleep; \
+                "Bytes for alloc, try_alloc and stdout; milliseconds for slow, sleep and sleep_then_loop; \
                          elements for big_output; MiB of the aliased buffer for alias and \
                          alias_text (0: 16).",
             ))
