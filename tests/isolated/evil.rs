@@ -23,9 +23,9 @@ use tesseract_wasm_tests::{SANDBOX_PROBE, ServeProcess};
 const DEADLINE: Duration = Duration::from_secs(1);
 const MIB: u64 = 1 << 20;
 const GUEST_MEMORY: u64 = 64 * MIB;
-/// Well past the 1 s keep-alive `http::runtime` gives idle blocking-pool threads: guest
-/// calls run on extra worker threads from that pool (`block_in_place`), and each holds its
-/// stack and allocator pages until it exits.
+/// Well past the 1 s keep-alive `http::runtime` gives idle blocking-pool threads: guest calls
+/// that run past a tick move to extra worker threads from that pool (`block_in_place`), and
+/// each holds its stack and allocator pages until it exits.
 const IDLE_THREADS_GONE: Duration = Duration::from_secs(12);
 
 /// The served probe, and the requests these tests send it.
@@ -333,6 +333,12 @@ fn evil_guests_are_contained_and_neighbours_keep_being_served() {
     });
     assert_error("infinite loop", &r, 504, "deadline exceeded");
     assert!(r.elapsed >= DEADLINE.mul_f64(0.9), "{:?}", r.elapsed);
+
+    // A wait in a WASI host call, where epoch interruption cannot reach.
+    let r = case(&server, baseline, &mut rows, "sleep for a minute", || {
+        server.apply(json!({"mode": "sleep", "n": 60_000}))
+    });
+    assert_error("sleep for a minute", &r, 504, "deadline exceeded");
 
     let r = case(&server, baseline, &mut rows, "unbounded recursion", || {
         server.apply(json!({"mode": "recurse"}))
