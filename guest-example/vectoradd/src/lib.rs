@@ -10,7 +10,7 @@
 //! example: `apply` reproduces NumPy's float32 arithmetic operation by operation so results
 //! agree bit for bit, and `jacobian` returns the exact derivative computed in float64.
 
-use ndarray::{Array1, Array2, ArrayView1};
+use ndarray::{Array1, Array2, ArrayView1, Zip};
 use tesseract_guest::{
     DType, Error, Field, Inputs, Jacobian, JacobianBlocks, Outputs, Schema, Tesseract,
 };
@@ -97,13 +97,17 @@ impl Tesseract for VectorAdd {
         let Args { a, b, s, normalize } = read(inputs)?;
         // Kept in float32, unfused and in NumPy's order (`a * s + b`, then
         // `sqrt(dot(r, r))`), so the widened result matches the Python original exactly.
-        let mut r: Vec<f32> = a.iter().zip(&b).map(|(&ai, &bi)| ai * s + bi).collect();
-        if normalize {
+        // `Zip` walks the contiguous inputs as slices, so each pass vectorises; without
+        // normalisation the widening happens in the same pass.
+        let r = Zip::from(&a).and(&b);
+        let result: Array1<f64> = if normalize {
+            let r = r.map_collect(|&ai, &bi| ai * s + bi);
             let norm = r.iter().fold(0.0f32, |acc, &x| acc + x * x).sqrt();
             // A zero vector gives NaN, as NumPy does; there is no direction to return.
-            r.iter_mut().for_each(|x| *x /= norm);
-        }
-        let result: Array1<f64> = r.into_iter().map(f64::from).collect();
+            r.mapv(|x| f64::from(x / norm))
+        } else {
+            r.map_collect(|&ai, &bi| f64::from(ai * s + bi))
+        };
         Ok(Outputs::new().with_array("result", result))
     }
 }
