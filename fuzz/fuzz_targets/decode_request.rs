@@ -1,5 +1,5 @@
-//! Request decoding: arbitrary bytes as a JSON body (through the JSON limits' scan, then
-//! serde_json), every array encoding (json, base64, lz4, binref without an input path),
+//! Request decoding: arbitrary bytes as a JSON body (parsed within the JSON limits, as the
+//! server does), every array encoding (json, base64, lz4, binref without an input path),
 //! validated against a fixed schema. Must never panic, and must respect the decode limits: a
 //! validated tree never holds more elements than allowed.
 #![no_main]
@@ -7,11 +7,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
 use tesseract_model::Leaf;
 use tesseract_model::schema::Info;
 use tesseract_wire::codec::{DecodeLimits, DecodeOptions};
-use tesseract_wire::json_limits::broken_limit;
+use tesseract_wire::json_limits;
 use tesseract_wire::schema::{Loc, validate_inputs};
 
 fuzz_target!(|data: &[u8]| {
@@ -22,10 +21,7 @@ fuzz_target!(|data: &[u8]| {
         max_request_elements: 1 << 18,
         ..DecodeLimits::default()
     };
-    if broken_limit(data, &limits).is_some() {
-        return;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(data) else {
+    let Ok(body) = json_limits::parse(data, &limits) else {
         return;
     };
     let opts = DecodeOptions {

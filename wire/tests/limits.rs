@@ -139,8 +139,10 @@ fn long_binref_paths_are_refused_before_touching_the_file_system() {
 }
 
 mod json {
+    use proptest::prelude::*;
+    use serde_json::Value;
     use tesseract_wire::codec::DecodeLimits;
-    use tesseract_wire::json_limits::broken_limit;
+    use tesseract_wire::json_limits::{ParseError, broken_limit, parse};
 
     fn limits(depth: usize, values: usize, key: usize) -> DecodeLimits {
         DecodeLimits {
@@ -180,6 +182,129 @@ mod json {
         assert_eq!(broken_limit(br#"{"12345678": 1}"#, &l), None);
         let m = broken_limit(br#"{"123456789": 1}"#, &l).expect("9 bytes");
         assert!(m.contains("--max-path-length"), "{m}");
+    }
+
+    /// JSON texts built to hit what a value visitor can get wrong: repeated keys (first
+    /// place, last value), escapes, every number form, and nesting.
+    /// With `unique_keys`, no object repeats a key, so the document's values are the text's.
+    fn json_text(unique_keys: bool) -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec!["a", "b", "a\\u0041", "\\n", "k\\\"q"]);
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(|x| format!("{x:e}")),
+            Just("1e400".to_owned()),
+            Just("-0.0".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            "[a-z\\\\\"\u{e9}\u{1F600} ]{0,8}"
+                .prop_map(|s| { serde_json::to_string(&s).unwrap_or_default() }),
+            Just("\"\\ud83d\\ude00\\u00e9\"".to_owned()),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6)
+                    .prop_map(|items| format!("[{}]", items.join(", "))),
+                prop::collection::vec((key.clone(), inner), 0..6).prop_map(move |entries| {
+                    let body: Vec<String> = entries
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (k, v))| {
+                            if unique_keys {
+                                format!("\"{k}{i}\": {v}")
+                            } else {
+                                format!("\"{k}\": {v}")
+                            }
+                        })
+                        .collect();
+                    format!("{{{}}}", body.join(","))
+                }),
+            ]
+        })
+    }
+
+    fn roomy() -> DecodeLimits {
+        limits(1000, 1 << 20, 1 << 10)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Within the limits the one-pass parse builds exactly serde_json's value, key order
+        /// included (the server relies on `preserve_order`).
+        #[test]
+        fn parse_builds_what_serde_json_builds(text in json_text(false)) {
+            let ours = comparable(parse(text.as_bytes(), &roomy()));
+            let theirs = serde_json::from_slice::<Value>(text.as_bytes()).map_err(|e| e.to_string());
+            // Key order too: `Value`'s equality ignores it, its text does not.
+            prop_assert_eq!(
+                ours.as_ref().map(Value::to_string),
+                theirs.as_ref().map(Value::to_string)
+            );
+            prop_assert_eq!(ours, theirs);
+        }
+
+        /// At exactly its value count a document still parses (most documents also take the
+        /// dry run first, whose bound counts every `,` and `:`); one value fewer refuses it.
+        #[test]
+        fn the_value_limit_is_exact(text in json_text(true)) {
+            let Ok(value) = serde_json::from_slice::<Value>(text.as_bytes()) else {
+                return Ok(());
+            };
+            let n = values(&value);
+            let at = limits(1000, n, 1 << 10);
+            prop_assert_eq!(comparable(parse(text.as_bytes(), &at)), Ok(value));
+            let below = limits(1000, n - 1, 1 << 10);
+            prop_assert!(matches!(parse(text.as_bytes(), &below), Err(ParseError::Limit(_))));
+        }
+
+        /// Any bytes: accepted and refused alike, with serde_json's own error.
+        #[test]
+        fn parse_agrees_with_serde_json_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let ours = comparable(parse(&bytes, &roomy()));
+            let theirs = serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string());
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+
+    /// Values in a document, containers included, as the limit counts them.
+    fn values(v: &Value) -> usize {
+        1 + match v {
+            Value::Array(items) => items.iter().map(values).sum(),
+            Value::Object(members) => members.values().map(values).sum(),
+            _ => 0,
+        }
+    }
+
+    /// A parse result with serde_json's error text, so it compares with `from_slice`'s.
+    fn comparable(r: Result<Value, ParseError>) -> Result<Value, String> {
+        r.map_err(|e| match e {
+            ParseError::Json(e) => e.to_string(),
+            ParseError::Limit(m) => format!("a limit, not a JSON error: {m}"),
+        })
+    }
+
+    #[test]
+    fn a_broken_limit_wins_over_later_syntax_errors_and_a_syntax_error_over_later_limits() {
+        let l = limits(10, 3, 100);
+        // Four values before the stray comma: the limit is hit first.
+        assert!(matches!(
+            parse(b"[1, 2, 3, ,]", &l),
+            Err(ParseError::Limit(_))
+        ));
+        // The syntax error comes before the fourth value.
+        assert!(matches!(
+            parse(b"[1, , 2, 3, 4]", &l),
+            Err(ParseError::Json(_))
+        ));
+        // Trailing data after a value within the limits is serde_json's "trailing characters".
+        let Err(ParseError::Json(e)) = parse(b"[1] x", &l) else {
+            panic!("trailing data must be a JSON error");
+        };
+        assert!(e.to_string().contains("trailing characters"), "{e}");
     }
 
     #[test]

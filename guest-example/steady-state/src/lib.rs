@@ -292,7 +292,12 @@ fn stacked(
             view.shape()
         )));
     }
-    Ok(Some(view.iter().copied().collect()))
+    // The host hands over C-ordered buffers: one memcpy. Walking a dynamic-rank view element
+    // by element cost 9 ns per element in wasm (4% of a K=64, n=64 batched jvp).
+    Ok(Some(match view.as_slice() {
+        Some(contiguous) => contiguous.to_vec(),
+        None => view.iter().copied().collect(),
+    }))
 }
 
 fn shaped(shape: &[usize], data: Vec<f64>) -> Result<ArrayD<f64>, Error> {

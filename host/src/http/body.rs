@@ -1,11 +1,11 @@
 //! Request bodies as FastAPI reads them: JSON when the content type says so (or says nothing),
 //! a `missing` error when empty, and upstream's `json_invalid` error when not JSON.
 //!
-//! Before a body becomes a [`Value`], [`broken_limit`] checks the server's nesting,
-//! value-count and key-length limits in one pass that allocates nothing.
+//! A body becomes a [`Value`] in one pass that also checks the server's nesting, value-count
+//! and key-length limits ([`json_limits::parse`]), stopping at the first one broken.
 
 use serde_json::{Value, json};
-use tesseract_wire::json_limits::broken_limit;
+use tesseract_wire::json_limits::{self, ParseError};
 
 use super::error::{ApiError, loc};
 use crate::codec::DecodeLimits;
@@ -108,18 +108,16 @@ pub fn parse(
             Value::Null,
         )));
     }
-    if let Some(msg) = broken_limit(bytes, limits) {
-        return Err(ApiError::invalid(ValidationError {
+    match json_limits::parse(bytes, limits).map_err(|e| match e {
+        ParseError::Limit(msg) => ApiError::invalid(ValidationError {
             kind: "json_invalid".into(),
             loc: loc(&["body"]),
             msg: msg.clone(),
             input: json!({}),
             ctx: Some(json!({ "error": msg })),
-        }));
-    }
-    match serde_json::from_slice(bytes)
-        .map_err(|e| json_invalid(&String::from_utf8_lossy(raw), &e))?
-    {
+        }),
+        ParseError::Json(e) => json_invalid(&String::from_utf8_lossy(raw), &e),
+    })? {
         // FastAPI takes a JSON `null` body for no body at all.
         Value::Null => Err(ApiError::invalid(ValidationError::missing(
             loc(&["body"]),
