@@ -3,10 +3,10 @@
 //! checked while the body becomes a `serde_json::Value`: every JSON value is a node of tens
 //! of bytes, so a small body could otherwise turn into a huge tree, or a deep one.
 //!
-//! [`parse`] checks and builds in one pass, and stops at the first limit broken. Only the
-//! value count could make it build much before stopping (up to the limit's worth of nodes),
-//! so a body that might hold too many values is first scanned by a dry run that allocates
-//! nothing. Large bodies of base64 arrays hold few values and skip it: serde_json's scan of
+//! [`parse`] checks and builds in one pass, and stops at the first limit broken, so it never
+//! builds more than `max_json_values` nodes. A body that might break the value limit itself
+//! is first scanned by a dry run that allocates nothing, so the most common refusal of a
+//! hostile body costs no tree at all. Large bodies of base64 arrays hold few values and skip it: serde_json's scan of
 //! their multi-megabyte strings is the costliest part of parsing them, and a second pass
 //! paid it twice.
 
@@ -186,6 +186,11 @@ pub enum ParseError {
 /// limit of `limits` it breaks. Whichever comes first, a broken limit or a syntax error, is
 /// the one reported.
 ///
+/// One difference, on purpose: with serde_json's `raw_value` feature on (axum turns it on in
+/// the server's build), `from_slice` reads an object whose key is serde_json's private
+/// raw-value marker as a second, unchecked JSON document. Here it is an ordinary key, as in
+/// Python.
+///
 /// # Errors
 /// [`ParseError::Limit`] or [`ParseError::Json`].
 pub fn parse(bytes: &[u8], limits: &DecodeLimits) -> Result<Value, ParseError> {
@@ -224,9 +229,9 @@ fn run<const BUILD: bool>(bytes: &[u8], limits: &DecodeLimits) -> Result<Value, 
 }
 
 /// The first limit `bytes` breaks, as a message naming its flag, or `None` (also when the
-/// bytes are not JSON before they break one).
+/// bytes are not JSON before they break one). A dry run: builds nothing.
 pub fn broken_limit(bytes: &[u8], limits: &DecodeLimits) -> Option<String> {
-    match parse(bytes, limits) {
+    match run::<false>(bytes, limits) {
         Err(ParseError::Limit(msg)) => Some(msg),
         _ => None,
     }

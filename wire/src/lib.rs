@@ -5,7 +5,7 @@
 //! - [`codec`]: array encodings (`json`, `base64`, lz4, `binref`), casts and broadcasting.
 //! - [`schema`]: validating request inputs against a component's declared schema, with
 //!   tesseract-core's pydantic-style errors.
-//! - [`json_limits`]: nesting, size and key-length limits of a JSON body, before parsing it.
+//! - [`json_limits`]: parsing a JSON body within nesting, size and key-length limits.
 //! - [`negotiate`]: the `Accept` header, as tesseract-core chooses an output format.
 //!
 //! It is its own crate so the parsers can be fuzzed and reused (by `tesseract-wasm check`) without

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use tesseract_wire::json_limits::broken_limit;
+use tesseract_wire::json_limits::{self, ParseError};
 
 use super::{EngineArgs, WireArgs};
 use crate::codec::{Compression, DecodeOptions, OutputFormat};
@@ -89,14 +89,15 @@ impl Run {
         };
         let text = read_payload(&self.payload)?;
         let limits = self.wire.limits();
-        // The same scan as `serve` runs on a request body, before the payload becomes a
-        // `Value`: a deep or huge payload would otherwise build a tree of that size (or
-        // overflow the stack) before any other limit is checked.
-        if let Some(msg) = broken_limit(text.as_bytes(), &limits) {
-            bail!("the payload is refused: {msg}");
-        }
-        let body: serde_json::Value =
-            serde_json::from_str(&text).context("the payload is not valid JSON")?;
+        // The parse `serve` runs on a request body: a deep or huge payload would otherwise
+        // build a tree of that size (or overflow the stack) before any other limit is checked.
+        let body = match json_limits::parse(text.as_bytes(), &limits) {
+            Ok(body) => body,
+            Err(ParseError::Limit(msg)) => bail!("the payload is refused: {msg}"),
+            Err(ParseError::Json(e)) => {
+                return Err(anyhow::Error::new(e).context("the payload is not valid JSON"));
+            }
+        };
         let engine = self.engine.engine()?;
         let runtime = self.engine.runtime(&engine, &self.file)?;
         let compression = if self.lz4 {

@@ -126,3 +126,30 @@ pub fn parse(
         value => Ok(value),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::parse;
+    use crate::codec::DecodeLimits;
+
+    #[test]
+    fn serde_jsons_raw_value_marker_is_an_ordinary_key() {
+        // axum turns on serde_json's `raw_value` feature in this crate's build, under which
+        // `from_slice::<Value>` parses this key's string as a second JSON document, past every
+        // limit: eight values here, against a limit of four.
+        let key = "$serde_json::private::RawValue";
+        let body = json!({ key: "[0, 0, 0, 0, 0, 0, 0, 0]" });
+        let limits = DecodeLimits {
+            max_json_values: 4,
+            ..DecodeLimits::default()
+        };
+        let parsed = parse(
+            Some("application/json"),
+            body.to_string().as_bytes(),
+            &limits,
+        );
+        assert_eq!(parsed.ok(), Some(body));
+    }
+}

@@ -7,7 +7,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
-use bytes::BytesMut;
 use http_body_util::BodyExt;
 use serde_json::json;
 
@@ -143,7 +142,9 @@ async fn read_body(
 ) -> Result<Bytes, BodyFailure> {
     // Sized from Content-Length up front: grown by doubling, a 10 MB body was copied over
     // again and faulted in twice (a tenth of the server's CPU for a 10 MB request). Capped at
-    // `max`, and a reservation nobody writes to costs address space, not memory.
+    // `max`, the same bound the body itself has. The reservation is only tried: where the OS
+    // refuses address space up front (strict overcommit), the buffer grows as the bytes come,
+    // as it did before, instead of aborting the process.
     let capacity = if keep {
         usize::try_from(body.size_hint().lower()).map_or(max, |n| n.min(max))
     } else {
@@ -151,7 +152,9 @@ async fn read_body(
     };
     let read = async move {
         let mut body = body;
-        let mut kept = BytesMut::with_capacity(capacity);
+        let mut kept: Vec<u8> = Vec::new();
+        // A failed reservation leaves `kept` empty and growable.
+        let _ = kept.try_reserve_exact(capacity);
         let mut total = 0usize;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
@@ -173,7 +176,7 @@ async fn read_body(
                 }
             }
         }
-        Ok(kept.freeze())
+        Ok(Bytes::from(kept))
     };
     tokio::time::timeout_at(deadline, read)
         .await
