@@ -6,9 +6,9 @@
 //! [`parse`] checks and builds in one pass, and stops at the first limit broken, so it never
 //! builds more than `max_json_values` nodes. A body that might break the value limit itself
 //! is first scanned by a dry run that allocates nothing, so the most common refusal of a
-//! hostile body costs no tree at all. Large bodies of base64 arrays hold few values and skip it: serde_json's scan of
-//! their multi-megabyte strings is the costliest part of parsing them, and a second pass
-//! paid it twice.
+//! hostile body costs no tree at all. Large bodies of base64 arrays hold few values and skip
+//! the dry run: serde_json's scan of their multi-megabyte strings is the costliest part of
+//! parsing them, and a second pass paid it twice.
 
 use std::cell::RefCell;
 use std::fmt;
