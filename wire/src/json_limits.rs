@@ -174,11 +174,13 @@ impl<'de, const BUILD: bool> Visitor<'de> for ScanKey<'_, '_, BUILD> {
 }
 
 /// Why a body did not become a value.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     /// It breaks one of the server's limits; the message names the flag.
+    #[error("{0}")]
     Limit(String),
     /// It is not JSON: serde_json's error, with its position.
+    #[error(transparent)]
     Json(serde_json::Error),
 }
 
@@ -194,7 +196,9 @@ pub enum ParseError {
 /// # Errors
 /// [`ParseError::Limit`] or [`ParseError::Json`].
 pub fn parse(bytes: &[u8], limits: &DecodeLimits) -> Result<Value, ParseError> {
-    if most_values(bytes) > limits.max_json_values {
+    // Every value takes at least a byte, so a body shorter than the limit cannot break it and
+    // is not scanned for the bound.
+    if bytes.len() > limits.max_json_values && most_values(bytes) > limits.max_json_values {
         run::<false>(bytes, limits)?;
     }
     run::<true>(bytes, limits)
