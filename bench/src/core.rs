@@ -15,6 +15,7 @@ use tesseract_wasm::runtime::{Runtime, RuntimeOptions};
 
 use crate::setup::{build_components, workspace_root};
 use crate::stats::{interleaved, ms};
+use crate::suites::MIN_SAMPLE;
 
 fn steady_inputs(component: &Tesseract, n: usize) -> anyhow::Result<Tree> {
     let f: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() * 2.0).collect();
@@ -80,7 +81,8 @@ pub fn run(n: usize, k: usize, rounds: usize) -> anyhow::Result<()> {
     let c = tangents(n, k, true)?;
 
     println!(
-        "tesseract-wasm core benchmark: steady-state n = {n}, K = {k}, {rounds} interleaved rounds, medians"
+        "tesseract-wasm core benchmark: steady-state n = {n}, K = {k}, {rounds} interleaved rounds of samples lasting at least {} ms, medians",
+        MIN_SAMPLE.as_millis()
     );
     println!(
         "machine: {} cores",
@@ -119,6 +121,7 @@ pub fn run(n: usize, k: usize, rounds: usize) -> anyhow::Result<()> {
         let (mut a, mut b, mut nat) = (|| call(&batched), || call(&looped), native);
         let m = interleaved(
             rounds,
+            MIN_SAMPLE,
             &mut [
                 ("batched export", &mut a),
                 ("looped", &mut b),
@@ -144,6 +147,7 @@ pub fn run(n: usize, k: usize, rounds: usize) -> anyhow::Result<()> {
     };
     let m = interleaved(
         rounds,
+        MIN_SAMPLE,
         &mut [
             ("wasm apply", &mut wasm_apply),
             ("native apply", &mut native_apply),
@@ -186,6 +190,7 @@ pub fn run(n: usize, k: usize, rounds: usize) -> anyhow::Result<()> {
     };
     let m = interleaved(
         rounds,
+        MIN_SAMPLE,
         &mut [
             ("wasm small apply", &mut wasm_small),
             ("native small apply", &mut native_small),

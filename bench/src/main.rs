@@ -149,14 +149,7 @@ fn measure(plan: Plan, smoke: bool, markdown: &Path, plot_path: &Path) -> anyhow
     println!("\n4. cold start");
     let cold = suites::cold_start::run(&ctx)?;
     println!("\n5. wasm vs native compute");
-    let compute = suites::compute::run(
-        &root,
-        &ctx.components.steady_state,
-        &ctx.cache_dir,
-        plan.compute_n,
-        plan.rounds,
-        plan.lu_reps,
-    )?;
+    let compute = suites::compute::run(&root, &ctx.components.steady_state, &ctx.cache_dir, &plan)?;
     println!("\n6. looped fallback scaling");
     let looped = suites::looped::run(&ctx)?;
 
@@ -180,6 +173,7 @@ fn measure(plan: Plan, smoke: bool, markdown: &Path, plot_path: &Path) -> anyhow
         command,
         git: git_rev(&root),
         smoke,
+        min_sample: plan.min_sample,
         plot_link: link(markdown, plot_path),
     };
     println!("load average after: {}", meta.load_after);
@@ -214,9 +208,7 @@ fn only(suite: &str, plan: Plan) -> anyhow::Result<()> {
             &root,
             &ctx.components.steady_state,
             &ctx.cache_dir,
-            ctx.plan.compute_n,
-            ctx.plan.rounds,
-            ctx.plan.lu_reps,
+            &ctx.plan,
         )
         .map(drop),
         "looped" => suites::looped::run(&ctx).map(drop),

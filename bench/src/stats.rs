@@ -37,13 +37,20 @@ pub fn ratio(a: Duration, b: Duration) -> f64 {
 /// One contender: a name and one timed repetition.
 pub type Contender<'a> = (&'a str, &'a mut dyn FnMut() -> anyhow::Result<()>);
 
-/// Warms every contender up once, then runs each once per round, in turn, and returns every
+/// Warms every contender up once, then runs each in turn, once per round, and returns every
 /// contender's median.
+///
+/// A sample is the mean of back-to-back repetitions filling at least `min_sample` (one
+/// repetition when a single one is longer). A slow contender such as K sequential requests to
+/// tesseract-core already amortises wake-ups and cache misses over a long sample; timing a
+/// sub-millisecond contender once per round would charge it a cold start that the slow one does
+/// not pay, so a fast contender repeats until its sample is as long.
 ///
 /// # Errors
 /// The first failure, naming the contender.
 pub fn interleaved(
     rounds: usize,
+    min_sample: Duration,
     contenders: &mut [Contender<'_>],
 ) -> anyhow::Result<Vec<Duration>> {
     for (name, f) in contenders.iter_mut() {
@@ -52,10 +59,80 @@ pub fn interleaved(
     let mut times = vec![Vec::with_capacity(rounds); contenders.len()];
     for _ in 0..rounds.max(1) {
         for (i, (name, f)) in contenders.iter_mut().enumerate() {
-            let t = Instant::now();
-            f().with_context(|| name.to_string())?;
-            times[i].push(t.elapsed());
+            times[i].push(sample(min_sample, &mut **f).with_context(|| name.to_string())?);
         }
     }
     Ok(times.iter().map(|t| median(t)).collect())
+}
+
+/// The mean time of `f` over back-to-back repetitions lasting at least `min_sample`.
+fn sample(
+    min_sample: Duration,
+    f: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut reps = 0u32;
+    loop {
+        f()?;
+        reps += 1;
+        let elapsed = start.elapsed();
+        if elapsed >= min_sample {
+            return Ok(elapsed / reps);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_repeats_a_fast_contender_and_reports_the_mean_per_call() -> anyhow::Result<()> {
+        let min_sample = Duration::from_millis(10);
+        let (mut fast_calls, mut slow_calls) = (0u32, 0u32);
+        let mut fast = || {
+            fast_calls += 1;
+            Ok(())
+        };
+        let mut slow = || {
+            slow_calls += 1;
+            std::thread::sleep(Duration::from_millis(12));
+            Ok(())
+        };
+        let start = Instant::now();
+        let m = interleaved(
+            1,
+            min_sample,
+            &mut [("fast", &mut fast), ("slow", &mut slow)],
+        )?;
+        let total = start.elapsed();
+        // One warm-up call each, then one sample each.
+        let reps = fast_calls - 1;
+        assert_eq!(
+            slow_calls, 2,
+            "a call longer than the minimum is one sample"
+        );
+        assert!(m[1] >= Duration::from_millis(12));
+        // The fast sample lasted at least `min_sample` (the mean is rounded down to whole ns)…
+        assert!(m[0] * reps + Duration::from_nanos(reps.into()) >= min_sample);
+        // …and what comes back is its mean per call, not its length.
+        assert!(
+            m[0] <= total / reps,
+            "{:?} over {reps} calls in {total:?}",
+            m[0]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn no_minimum_means_one_call_per_round() -> anyhow::Result<()> {
+        let mut calls = 0u32;
+        let mut f = || {
+            calls += 1;
+            Ok(())
+        };
+        interleaved(5, Duration::ZERO, &mut [("f", &mut f)])?;
+        assert_eq!(calls, 1 + 5);
+        Ok(())
+    }
 }

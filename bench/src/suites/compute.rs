@@ -19,6 +19,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::stats::{Contender, interleaved, ms};
+use crate::suites::Plan;
 
 #[derive(Debug, Clone)]
 pub struct Compute {
@@ -150,10 +151,9 @@ pub fn run(
     root: &Path,
     steady_wasm: &Path,
     cache_dir: &Path,
-    n: usize,
-    rounds: usize,
-    lu_reps: usize,
+    plan: &Plan,
 ) -> anyhow::Result<Compute> {
+    let n = plan.compute_n;
     let engine = Engine::new(EngineOptions {
         cache_dir: Some(cache_dir.to_path_buf()),
         ..Default::default()
@@ -177,13 +177,13 @@ pub fn run(
         ("wasm apply", &mut wasm_apply),
         ("native apply", &mut native_apply),
     ];
-    let m = interleaved(rounds, &mut contenders)?;
+    let m = interleaved(plan.rounds, plan.min_sample, &mut contenders)?;
 
     let kernel = build_lu_kernel(root)?;
     let mut lu = [Vec::new(), Vec::new()];
     for _ in 0..3 {
-        lu[0].push(lu_in_wasm(&kernel, n, lu_reps)?);
-        lu[1].push(example_steady_state::lu_kernel_seconds(n, lu_reps));
+        lu[0].push(lu_in_wasm(&kernel, n, plan.lu_reps)?);
+        lu[1].push(example_steady_state::lu_kernel_seconds(n, plan.lu_reps));
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);

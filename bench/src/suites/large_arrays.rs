@@ -90,7 +90,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Large>> {
             ("(b) tesseract-wasm", &mut ub),
             ("floor", &mut fl),
         ];
-        let m = interleaved(ctx.plan.large_rounds, &mut contenders)?;
+        let m = interleaved(ctx.plan.large_rounds, ctx.plan.min_sample, &mut contenders)?;
         println!(
             "  vectoradd {len} × 2 float32, answer {format}: (a) {:.1} ms, (b) {:.1} ms, floor {:.2} ms",
             ms(m[0]),

@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Looped> {
     let mut s = || check(&urls[1]);
     let mut contenders: [Contender<'_>; 2] =
         [("looped, parallel", &mut p), ("looped, one thread", &mut s)];
-    let m = interleaved(ctx.plan.rounds, &mut contenders)?;
+    let m = interleaved(ctx.plan.rounds, ctx.plan.min_sample, &mut contenders)?;
     println!(
         "  looped jvp n={n} K={k}: {threads} threads {:.1} ms, one thread {:.1} ms",
         ms(m[0]),

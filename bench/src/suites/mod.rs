@@ -14,12 +14,19 @@ use crate::client::Client;
 use crate::servers::Spec;
 use crate::setup::{Components, Upstream};
 
+/// The shortest timed sample of a full run: long enough that a sub-millisecond request is
+/// timed warm, as every request but the first of a slow contender's K is.
+pub const MIN_SAMPLE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Sizes and repetitions: the full run and the smoke run differ only here.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub ns: Vec<usize>,
     pub ks: Vec<usize>,
     pub rounds: usize,
+    /// The shortest timed sample: faster contenders repeat back to back within one
+    /// ([`crate::stats::interleaved`]).
+    pub min_sample: std::time::Duration,
     /// Closed-loop single-connection requests per round, tesseract-wasm and upstream.
     pub latency_requests: (usize, usize),
     pub latency_rounds: usize,
@@ -41,6 +48,7 @@ impl Plan {
             ns: vec![64, 256],
             ks: vec![1, 8, 64],
             rounds: 7,
+            min_sample: MIN_SAMPLE,
             latency_requests: (2000, 300),
             latency_rounds: 3,
             connections: 32,
@@ -62,6 +70,7 @@ impl Plan {
             ns: vec![8],
             ks: vec![1, 2],
             rounds: 1,
+            min_sample: std::time::Duration::ZERO,
             latency_requests: (20, 5),
             latency_rounds: 1,
             connections: 4,

@@ -269,7 +269,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
                     (LABELS[D], &mut d),
                     (LABELS[E], &mut e),
                 ];
-                let m = interleaved(ctx.plan.rounds, &mut contenders)?;
+                let m = interleaved(ctx.plan.rounds, ctx.plan.min_sample, &mut contenders)?;
                 let times: [Duration; 5] = [m[0], m[1], m[2], m[3], m[4]];
                 println!(
                     "  {} n={n:>3} K={k:>2}: (a) {:>9.3} (b) {:>9.3} (c) {:>9.3} (d) {:>8.3} (e) {:>8.3} ms",
