@@ -232,13 +232,17 @@ pub fn markdown(r: &Results, verdicts: &[Verdict], meta: &Meta<'_>) -> String {
          ratio measured in this one run):\n\n```sh\n{}\n```\n",
         meta.command
     );
-    let _ = writeln!(
-        s,
-        "A timed sample repeats its contender back to back for at least {} ms and keeps the mean per \
-         call, so a sub-millisecond request is timed warm, as all but the first of a slow contender's \
-         K requests are.\n",
-        meta.min_sample.as_millis()
-    );
+    if meta.min_sample.is_zero() {
+        let _ = writeln!(s, "A timed sample is one call.\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "A timed sample repeats its contender back to back for at least {} ms and keeps the mean \
+             per call, so a sub-millisecond request is timed warm, as all but the first of a slow \
+             contender's K requests are.\n",
+            meta.min_sample.as_millis()
+        );
+    }
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| date | {} |", f.date);
     let _ = writeln!(
@@ -414,7 +418,8 @@ pub fn markdown(r: &Results, verdicts: &[Verdict], meta: &Meta<'_>) -> String {
         s,
         "\nThe LU is timed inside the guest (`guest-example/steady-state/examples/lu_kernel.rs`, a WASI command run \
          on an engine configured as the server's) and natively by the same function. Native faer is the fastest \
-         native LU measured on this machine; its ratio to wasm is the price of the sandbox (128-bit SIMD, no FMA).\n"
+         native LU measured on this machine; its ratio to wasm is the price of the sandbox \
+         (128-bit SIMD, Cranelift's register allocation and the deadline's epoch checks; see the analysis).\n"
     );
 
     let l = &r.looped;
