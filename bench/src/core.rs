@@ -139,7 +139,12 @@ pub fn run(n: usize, k: usize, rounds: usize) -> anyhow::Result<()> {
         );
     }
 
-    let mut wasm_apply = || batched.apply(&tree).map(drop).map_err(anyhow::Error::from);
+    let mut wasm_apply = || {
+        batched
+            .apply(tree.clone())
+            .map(drop)
+            .map_err(anyhow::Error::from)
+    };
     let mut native_apply = || {
         dispatch::apply::<SteadyState>(tree.clone())
             .map(drop)
@@ -171,7 +176,7 @@ pub fn run(n: usize, k: usize, rounds: usize) -> anyhow::Result<()> {
     const CALLS: u32 = 1000;
     let mut wasm_small = || -> anyhow::Result<()> {
         for _ in 0..CALLS {
-            rosen_rt.apply(&rosen_tree)?;
+            rosen_rt.apply(rosen_tree.clone())?;
         }
         Ok(())
     };

@@ -74,19 +74,25 @@ pub fn tensor_in(t: w::Tensor) -> Result<m::Tensor, ContractViolation> {
     m::Tensor::new(shape_in(t.shape)?, data).map_err(|e| ContractViolation(e.to_string()))
 }
 
-/// Lowers a tensor for the guest. Copies the buffer once.
-pub fn tensor_out(t: &m::Tensor) -> w::Tensor {
-    let data = match t.data() {
-        m::Data::Float32(v) => w::Buffer::Float32(v.clone()),
-        m::Data::Float64(v) => w::Buffer::Float64(v.clone()),
-        m::Data::Int32(v) => w::Buffer::Int32(v.clone()),
-        m::Data::Int64(v) => w::Buffer::Int64(v.clone()),
-        m::Data::Bool(v) => w::Buffer::Boolean(v.iter().map(|&b| u8::from(b)).collect()),
+/// Lowers a tensor for the guest, moving its buffer (wasmtime then copies it into guest memory).
+pub fn tensor_into(t: m::Tensor) -> w::Tensor {
+    let (shape, data) = t.into_parts();
+    let data = match data {
+        m::Data::Float32(v) => w::Buffer::Float32(v),
+        m::Data::Float64(v) => w::Buffer::Float64(v),
+        m::Data::Int32(v) => w::Buffer::Int32(v),
+        m::Data::Int64(v) => w::Buffer::Int64(v),
+        m::Data::Bool(v) => w::Buffer::Boolean(v.into_iter().map(u8::from).collect()),
     };
     w::Tensor {
-        shape: shape_out(t.shape()),
+        shape: shape_out(&shape),
         data,
     }
+}
+
+/// Lowers a tensor the caller keeps: copies the buffer once.
+pub fn tensor_out(t: &m::Tensor) -> w::Tensor {
+    tensor_into(t.clone())
 }
 
 fn plain_in(p: w::Plain) -> m::Plain {
@@ -99,13 +105,13 @@ fn plain_in(p: w::Plain) -> m::Plain {
     }
 }
 
-fn plain_out(p: &m::Plain) -> w::Plain {
+fn plain_into(p: m::Plain) -> w::Plain {
     match p {
-        m::Plain::Bool(b) => w::Plain::Boolean(*b),
-        m::Plain::Int(i) => w::Plain::Integer(*i),
-        m::Plain::Float(x) => w::Plain::Float(*x),
-        m::Plain::Text(s) => w::Plain::Text(s.clone()),
-        m::Plain::Json(s) => w::Plain::Json(s.clone()),
+        m::Plain::Bool(b) => w::Plain::Boolean(b),
+        m::Plain::Int(i) => w::Plain::Integer(i),
+        m::Plain::Float(x) => w::Plain::Float(x),
+        m::Plain::Text(s) => w::Plain::Text(s),
+        m::Plain::Json(s) => w::Plain::Json(s),
     }
 }
 
@@ -125,16 +131,23 @@ pub fn tree_in(tree: Vec<(String, w::Leaf)>) -> Result<m::Tree, ContractViolatio
     Ok(out)
 }
 
-pub fn tree_out(tree: &m::Tree) -> Vec<(String, w::Leaf)> {
-    tree.iter()
+/// Lowers a tree the caller gives up: its buffers move, so a request's arrays are copied only
+/// into guest memory.
+pub fn tree_into(tree: m::Tree) -> Vec<(String, w::Leaf)> {
+    tree.into_iter()
         .map(|(path, leaf)| {
             let leaf = match leaf {
-                m::Leaf::Tensor(t) => w::Leaf::Tensor(tensor_out(t)),
-                m::Leaf::Plain(p) => w::Leaf::Plain(plain_out(p)),
+                m::Leaf::Tensor(t) => w::Leaf::Tensor(tensor_into(t)),
+                m::Leaf::Plain(p) => w::Leaf::Plain(plain_into(p)),
             };
-            (path.clone(), leaf)
+            (path, leaf)
         })
         .collect()
+}
+
+/// Lowers a tree the caller keeps (e.g. one primal for many calls): copies every buffer once.
+pub fn tree_out(tree: &m::Tree) -> Vec<(String, w::Leaf)> {
+    tree_into(tree.clone())
 }
 
 /// # Errors
@@ -198,7 +211,7 @@ pub fn abstract_out(tree: &m::AbstractTree) -> Vec<(String, w::AbstractLeaf)> {
                     shape: shape_out(&sd.shape),
                     dtype: dtype_out(sd.dtype),
                 }),
-                m::AbstractLeaf::Plain(p) => w::AbstractLeaf::Plain(plain_out(p)),
+                m::AbstractLeaf::Plain(p) => w::AbstractLeaf::Plain(plain_into(p.clone())),
             };
             (path.clone(), leaf)
         })

@@ -85,7 +85,10 @@ impl Subject for RuntimeSubject {
     }
 
     fn apply(&self, inputs: &Tree) -> Outcome<Tree> {
-        self.runtime.apply(inputs).map(|s| s.value).map_err(failure)
+        self.runtime
+            .apply(inputs.clone())
+            .map(|s| s.value)
+            .map_err(failure)
     }
 
     fn jacobian(&self, inputs: &Tree, ins: &[String], outs: &[String]) -> Outcome<JacobianBlocks> {

@@ -305,12 +305,13 @@ impl Tesseract {
         self.run("instantiate", async |_, _, _| Ok(()))
     }
 
-    /// `tesseract.apply` on a fresh instance.
+    /// `tesseract.apply` on a fresh instance. Takes the inputs so that their buffers move into
+    /// the call instead of being copied (a 10⁶-element array is megabytes).
     ///
     /// # Errors
     /// A [`CallError`] for guest errors, traps, limits and contract violations.
-    pub fn call_apply(&self, inputs: &Tree) -> Result<Tree, CallError> {
-        let arg = bindings::tree_out(inputs);
+    pub fn call_apply(&self, inputs: Tree) -> Result<Tree, CallError> {
+        let arg = bindings::tree_into(inputs);
         let out = self.run("apply", async |s, i, ix| {
             ix.tesseract
                 .load(&mut *s, i)?

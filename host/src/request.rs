@@ -568,7 +568,7 @@ pub fn handle(
         Endpoint::Apply => {
             let [inputs] = body_fields(body, ["inputs"])?;
             let tree = schema::validate_inputs(info, inputs, &opts.decode, &body_loc)?;
-            let served = runtime.apply(&tree)?;
+            let served = runtime.apply(tree)?;
             let outputs = conform_outputs(info, served.value)?;
             Ok(Response {
                 body: tree_json(outputs, opts.format)?,
@@ -744,7 +744,9 @@ pub fn handle(
                         .abstract_eval(&crate::runtime::abstract_of(&tree))?
                         .value,
                 ),
-                (true, _) => Some(crate::runtime::abstract_of(&runtime.apply(&tree)?.value)),
+                (true, _) => Some(crate::runtime::abstract_of(
+                    &runtime.apply(tree.clone())?.value,
+                )),
             };
             let reference = |key: &str| {
                 let template = path::template(&path::parse(key).ok()?);

@@ -220,7 +220,7 @@ impl Runtime {
 
     /// # Errors
     /// See [`CallError`].
-    pub fn apply(&self, inputs: &Tree) -> Result<Served<Tree>, CallError> {
+    pub fn apply(&self, inputs: Tree) -> Result<Served<Tree>, CallError> {
         Ok(Served {
             value: self.component.call_apply(inputs)?,
             route: Route::Native,
@@ -274,7 +274,7 @@ impl Runtime {
                 .collect()
         } else {
             self.component
-                .call_apply(inputs)?
+                .call_apply(inputs.clone())?
                 .into_iter()
                 .filter_map(|(p, l)| match l {
                     Leaf::Tensor(t) => Some((
@@ -607,7 +607,7 @@ impl Runtime {
             Route::Native => self.component.call_abstract_eval(inputs)?,
             _ => {
                 let zeros = zeros_of(inputs, self.component.limits().max_memory_bytes)?;
-                abstract_outputs(self.component.call_apply(&zeros)?)
+                abstract_outputs(self.component.call_apply(zeros)?)
             }
         };
         if let Some(key) = key {

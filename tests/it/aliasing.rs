@@ -60,7 +60,7 @@ fn small_probe() -> Arc<Tesseract> {
 }
 
 fn apply(component: &Tesseract, mode: &str, n: u64) -> Result<tesseract_model::Tree, CallError> {
-    component.call_apply(&tree(component, json!({ "mode": mode, "n": n })))
+    component.call_apply(tree(component, json!({ "mode": mode, "n": n })))
 }
 
 fn over_budget(budget: u64) -> CallError {

@@ -17,7 +17,7 @@ fn load_with(engine: &tesseract_wasm::engine::Engine) -> std::sync::Arc<Tesserac
 /// The loaded component answers, wherever its code came from.
 fn assert_serves(component: &Tesseract) {
     let out = component
-        .call_apply(&tree(component, json!({ "mode": "ok", "n": 4 })))
+        .call_apply(tree(component, json!({ "mode": "ok", "n": 4 })))
         .expect("apply");
     assert_eq!(scalar_of(array(&out, "x")), 4.0);
 }

@@ -31,14 +31,12 @@ fn result() -> Vec<String> {
 fn rosenbrock_known_values() {
     let rt = runtime(EXAMPLE_ROSENBROCK);
     let inputs = rosenbrock_at(&rt, 0.5, 1.0);
-    let applied = rt.apply(&inputs).expect("apply");
+    let applied = rt.apply(inputs.clone()).expect("apply");
     assert_eq!(applied.route, Route::Native);
     assert_eq!(scalar_of(array(&applied.value, "result")), 56.5);
     assert_eq!(
         scalar_of(array(
-            &rt.apply(&rosenbrock_at(&rt, 1.0, 1.0))
-                .expect("apply")
-                .value,
+            &rt.apply(rosenbrock_at(&rt, 1.0, 1.0)).expect("apply").value,
             "result"
         )),
         0.0
@@ -150,7 +148,7 @@ fn abs_() -> Vec<String> {
 }
 
 fn vectoradd_result(rt: &Runtime, inputs: Tree) -> Vec<f64> {
-    let out = rt.apply(&inputs).expect("apply").value;
+    let out = rt.apply(inputs.clone()).expect("apply").value;
     let t = array(&out, "result");
     assert_eq!(t.dtype(), tesseract_model::DType::Float64);
     f64s(t)
@@ -312,7 +310,7 @@ fn steady_state_solves_its_residual_equation() {
     for (n, c) in [(1, 0.5), (12, 0.8), (40, -0.95)] {
         let f = source(n);
         let out = rt
-            .apply(&steady_state_at(&rt, &f, c, 1e-13))
+            .apply(steady_state_at(&rt, &f, c, 1e-13))
             .expect("apply")
             .value;
         let u = f64s(array(&out, "u"));

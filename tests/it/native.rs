@@ -43,7 +43,7 @@ fn rosenbrock_wasm_equals_native_bitwise() {
         let inputs = tree(rt.component(), json!({ "x": x, "y": y, "a": a, "b": b }));
         let here = format!("({x}, {y}, {a}, {b})");
 
-        let wasm = rt.apply(&inputs).expect("wasm apply");
+        let wasm = rt.apply(inputs.clone()).expect("wasm apply");
         assert_eq!(wasm.route, Route::Native);
         assert_trees_bitwise(
             &wasm.value,
@@ -95,7 +95,7 @@ fn vectoradd_wasm_equals_native_bitwise() {
                 json!({ "a": a, "b": b, "s": s, "normalize": normalize }),
             );
             let here = format!("normalize={normalize}, n={}", a.len());
-            let wasm = rt.apply(&inputs).expect("wasm apply").value;
+            let wasm = rt.apply(inputs.clone()).expect("wasm apply").value;
             assert_trees_bitwise(
                 &wasm,
                 &dispatch::apply::<VectorAdd>(inputs.clone()).expect("native apply"),
@@ -126,7 +126,7 @@ fn steady_state_wasm_equals_native_to_rounding() {
         let inputs = steady_state_at(&rt, &source(n), c, 1e-12);
         let here = format!("n={n}, c={c}");
 
-        let wasm = rt.apply(&inputs).expect("wasm apply").value;
+        let wasm = rt.apply(inputs.clone()).expect("wasm apply").value;
         assert_trees_rel(
             &wasm,
             &dispatch::apply::<SteadyState>(inputs.clone()).expect("native apply"),

@@ -23,7 +23,7 @@ const MIB: u64 = 1 << 20;
 fn probe(mode: &str, n: u64) -> Result<Tree, CallError> {
     let component = load_sandboxed(SANDBOX_PROBE);
     let inputs = tree(&component, json!({ "mode": mode, "n": n }));
-    component.call_apply(&inputs)
+    component.call_apply(inputs)
 }
 
 /// The probe's `report`, as `key → value`.
@@ -250,10 +250,10 @@ fn host_rss_stays_flat_over_1000_calls() {
         let probe_component = load(SANDBOX_PROBE);
         let probe_inputs = tree(&probe_component, json!({ "mode": "stdout", "n": 100_000 }));
         let call = |i: usize| {
-            rt.apply(&inputs).expect("steady-state apply");
+            rt.apply(inputs.clone()).expect("steady-state apply");
             if i.is_multiple_of(10) {
                 probe_component
-                    .call_apply(&probe_inputs)
+                    .call_apply(probe_inputs.clone())
                     .expect("probe apply");
             }
         };

@@ -377,11 +377,11 @@ pub fn fd_jvp(
     h: f64,
 ) -> Vectors {
     let plus = rt
-        .apply(&shifted(inputs, tangent, h))
+        .apply(shifted(inputs, tangent, h))
         .expect("apply at x + h·t")
         .value;
     let minus = rt
-        .apply(&shifted(inputs, tangent, -h))
+        .apply(shifted(inputs, tangent, -h))
         .expect("apply at x − h·t")
         .value;
     outputs

@@ -167,7 +167,12 @@ pub fn run(
         &[],
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut wasm_apply = || runtime.apply(&tree).map(drop).map_err(anyhow::Error::from);
+    let mut wasm_apply = || {
+        runtime
+            .apply(tree.clone())
+            .map(drop)
+            .map_err(anyhow::Error::from)
+    };
     let mut native_apply = || {
         dispatch::apply::<SteadyState>(tree.clone())
             .map(drop)
