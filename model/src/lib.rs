@@ -14,7 +14,7 @@ pub mod schema;
 mod tensor;
 mod value;
 
-pub use tensor::{DType, Data, Element, Tensor, TensorError};
+pub use tensor::{DType, Data, Element, MAX_RANK, Tensor, TensorError};
 pub use value::{
     AbstractLeaf, AbstractTree, ErrorKind, GuestError, JacobianBlocks, Leaf, Plain, ShapeDType,
     Tree, Vectors,

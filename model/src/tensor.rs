@@ -179,6 +179,21 @@ pub enum TensorError {
     ShapeOverflow { shape: Vec<usize> },
     #[error("expected dtype {expected}, got {actual}")]
     DTypeMismatch { expected: DType, actual: DType },
+    #[error("maximum supported dimension for an ndarray is {MAX_RANK}, found {rank}")]
+    RankTooHigh { rank: usize },
+}
+
+/// The highest rank a tensor may have: NumPy's own limit (`NPY_MAXDIMS` in NumPy 2), so no
+/// array tesseract-core accepts is refused. Code that walks a tensor axis by axis (nested JSON
+/// lists) recurses once per axis; without this bound a request of a few kilobytes declaring
+/// `[1]*20000` overflowed a server thread's stack.
+pub const MAX_RANK: usize = 64;
+
+fn check_rank(shape: &[usize]) -> Result<(), TensorError> {
+    if shape.len() > MAX_RANK {
+        return Err(TensorError::RankTooHigh { rank: shape.len() });
+    }
+    Ok(())
 }
 
 /// A dense array: `shape` (empty for a scalar) and C-ordered `data`.
@@ -197,8 +212,10 @@ pub fn checked_numel(shape: &[usize]) -> Option<usize> {
 
 impl Tensor {
     /// # Errors
-    /// When the buffer length does not match the shape, or the shape overflows `usize`.
+    /// When the buffer length does not match the shape, the shape overflows `usize`, or it
+    /// has more than [`MAX_RANK`] axes.
     pub fn new(shape: Vec<usize>, data: Data) -> Result<Tensor, TensorError> {
+        check_rank(&shape)?;
         let expected = checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow {
             shape: shape.clone(),
         })?;
@@ -223,8 +240,9 @@ impl Tensor {
     /// A tensor of zeros.
     ///
     /// # Errors
-    /// When the shape overflows `usize`.
+    /// When the shape overflows `usize` or has more than [`MAX_RANK`] axes.
     pub fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Tensor, TensorError> {
+        check_rank(&shape)?;
         let n = checked_numel(&shape).ok_or_else(|| TensorError::ShapeOverflow {
             shape: shape.clone(),
         })?;
@@ -377,6 +395,26 @@ mod tests {
         assert!(matches!(
             Tensor::new(vec![usize::MAX, 2], Data::Int32(vec![])),
             Err(TensorError::ShapeOverflow { .. })
+        ));
+    }
+
+    #[test]
+    fn rank_is_bounded_like_numpys() {
+        let ones = |rank: usize| vec![1usize; rank];
+        assert!(Tensor::new(ones(MAX_RANK), Data::Float64(vec![0.5])).is_ok());
+        assert!(Tensor::zeros(DType::Int32, ones(MAX_RANK)).is_ok());
+        assert_eq!(
+            Tensor::new(ones(MAX_RANK + 1), Data::Float64(vec![0.5])),
+            Err(TensorError::RankTooHigh { rank: MAX_RANK + 1 })
+        );
+        assert_eq!(
+            Tensor::zeros(DType::Bool, ones(20_000)),
+            Err(TensorError::RankTooHigh { rank: 20_000 })
+        );
+        let top = Tensor::new(ones(MAX_RANK), Data::Int64(vec![7])).expect("rank 64");
+        assert!(matches!(
+            Tensor::stack(&[top]),
+            Err(TensorError::RankTooHigh { .. })
         ));
     }
 }

@@ -202,6 +202,19 @@ fn hostile_requests_are_refused_quickly_without_allocating() {
             says: "--max-array-size",
         },
         Case {
+            // Nested JSON lists are written one recursion per axis: this 60 KB request used to
+            // overflow a server thread's stack and abort the process.
+            name: "cotangent of rank 20,000",
+            server: rosenbrock,
+            path: "/vector_jacobian_product",
+            body: json!({"inputs": {"x": 0.5, "y": 1.0}, "vjp_inputs": ["x"],
+                         "vjp_outputs": ["result"],
+                         "cotangent_vector": {"result": {"shape": vec![1; 20_000], "dtype": "float64",
+                                                         "data": {"buffer": [1.0], "encoding": "json"}}}})
+            .to_string(),
+            says: "maximum supported dimension for an ndarray is 64, found 20000",
+        },
+        Case {
             name: "shape product overflowing usize",
             server: rosenbrock,
             path: "/jacobian_vector_product",
@@ -266,6 +279,9 @@ fn hostile_requests_are_refused_quickly_without_allocating() {
         );
         assert!(elapsed < BOUND, "{}: took {elapsed:?}", case.name);
     }
+    // Every refusal left the server up.
+    let (status, body, _) = servers[rosenbrock].post("/apply", &binref("ok.bin"));
+    assert_eq!(status, 200, "{body}");
     for (server, base) in servers.iter().zip(&baseline) {
         let peak = server.peak_rss();
         table.push(format!("peak RSS {} MiB → {} MiB", base >> 20, peak >> 20));
