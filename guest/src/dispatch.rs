@@ -26,7 +26,9 @@ pub fn metadata<T: Tesseract>() -> Info {
 /// # Errors
 /// Whatever the implementation returns.
 pub fn apply<T: Tesseract>(inputs: Tree) -> Result<Tree, Error> {
-    Ok(T::default().apply(&Inputs::from_tree(inputs))?.into_tree())
+    Ok(T::default()
+        .apply(&Inputs::from_tree(inputs).declared_by(T::schema))?
+        .into_tree())
 }
 
 /// Runs `jacobian` and checks every requested block is present.
@@ -39,7 +41,11 @@ pub fn jacobian<T: Jacobian>(
     jac_outputs: &[String],
 ) -> Result<JacobianBlocks, Error> {
     let blocks = T::default()
-        .jacobian(&Inputs::from_tree(inputs), jac_inputs, jac_outputs)?
+        .jacobian(
+            &Inputs::from_tree(inputs).declared_by(T::schema),
+            jac_inputs,
+            jac_outputs,
+        )?
         .into_blocks();
     for out in jac_outputs {
         for input in jac_inputs {
@@ -88,7 +94,7 @@ pub fn jvp<T: Jvp>(
 ) -> Result<Vectors, Error> {
     let out = T::default()
         .jvp(
-            &Inputs::from_tree(inputs),
+            &Inputs::from_tree(inputs).declared_by(T::schema),
             jvp_inputs,
             jvp_outputs,
             &Arrays::from_vectors(tangent),
@@ -110,7 +116,7 @@ pub fn vjp<T: Vjp>(
 ) -> Result<Vectors, Error> {
     let out = T::default()
         .vjp(
-            &Inputs::from_tree(inputs),
+            &Inputs::from_tree(inputs).declared_by(T::schema),
             vjp_inputs,
             vjp_outputs,
             &Arrays::from_vectors(cotangent),
@@ -143,7 +149,7 @@ pub fn batched_jvp<T: BatchedJvp>(
 ) -> Result<Vectors, Error> {
     let out = T::default()
         .batched_jvp(
-            &Inputs::from_tree(inputs),
+            &Inputs::from_tree(inputs).declared_by(T::schema),
             jvp_inputs,
             jvp_outputs,
             &Arrays::from_vectors(tangents),
@@ -168,7 +174,7 @@ pub fn batched_vjp<T: BatchedVjp>(
 ) -> Result<Vectors, Error> {
     let out = T::default()
         .batched_vjp(
-            &Inputs::from_tree(inputs),
+            &Inputs::from_tree(inputs).declared_by(T::schema),
             vjp_inputs,
             vjp_outputs,
             &Arrays::from_vectors(cotangents),
@@ -178,4 +184,44 @@ pub fn batched_vjp<T: BatchedVjp>(
     check_keys("batched vjp", &out, vjp_inputs)?;
     check_batch("batched vjp", &out, count)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::arr2;
+    use tesseract_model::{ErrorKind, Leaf};
+
+    use crate::{DType, Field, Outputs, Schema, to_tensor};
+
+    use super::*;
+
+    /// Declares a matrix, reads it as a vector: its own bug.
+    #[derive(Default)]
+    struct ReadsMatrixAsVector;
+
+    impl Tesseract for ReadsMatrixAsVector {
+        fn schema() -> Schema {
+            Schema::new("t", "0.1.0")
+                .input(Field::array("m", DType::Float64, [None, None]))
+                .output(Field::array("y", DType::Float64, [None]))
+        }
+
+        fn apply(&self, inputs: &Inputs) -> Result<Outputs, Error> {
+            let m = inputs.array1::<f64>("m")?;
+            Ok(Outputs::new().with_array("y", m.to_owned()))
+        }
+    }
+
+    #[test]
+    fn apply_knows_the_schema_so_a_fixed_rank_misread_is_failed() {
+        let mut tree = Tree::new();
+        tree.insert("m".into(), Leaf::Tensor(to_tensor(arr2(&[[1.0, 2.0]]))));
+        match apply::<ReadsMatrixAsVector>(tree) {
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Failed, "{}", e.message);
+                assert!(e.message.contains("bug in the component"), "{}", e.message);
+            }
+            Ok(t) => panic!("expected an error, got {t:?}"),
+        }
+    }
 }
