@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use tesseract_model::schema::{Dim, ShapeSpec};
 use tesseract_model::{DType, Tensor, Vectors};
 use tesseract_wire::batch::{self, Limits, Reference};
-use tesseract_wire::codec::checked_numel;
+use tesseract_wire::codec::{DecodeOptions, checked_numel};
 
 /// Dimensions from bytes: mostly small, sometimes 0 or huge, so products overflow.
 fn dims(bytes: &[u8]) -> Vec<usize> {
@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let values: Vec<f64> = (0..n).map(|i| i as f64).collect();
     let t = Tensor::new(shape.clone(), tesseract_model::Data::Float64(values)).expect("consistent");
-    let (out, b) = batch::fit_vector(t, &reference, &limits).expect("plan accepted it");
+    let (out, b) = batch::fit_vector(t, &reference, &limits, &DecodeOptions::default()).expect("plan accepted it");
     assert_eq!(b, fit.batch);
     assert_eq!(
         out.shape(),

@@ -151,19 +151,27 @@ pub fn basis(slots: &[Slot]) -> Result<(Vectors, usize), ShapeError> {
         let total = k
             .checked_mul(n)
             .ok_or_else(|| ShapeError("basis too large".into()))?;
-        let mut data = vec![0.0; total];
+        // Built in the slot's dtype: a float64 staging copy would double the basis.
+        let mut data = Data::zeros(s.dtype, total);
         for e in 0..n {
-            data[(offset + e) * n + e] = 1.0;
+            set_one(&mut data, (offset + e) * n + e);
         }
         let mut shape = vec![k];
         shape.extend_from_slice(&s.shape);
-        vectors.insert(
-            s.path.clone(),
-            Tensor::new(shape, Data::from_f64(s.dtype, &data))?,
-        );
+        vectors.insert(s.path.clone(), Tensor::new(shape, data)?);
         offset += n;
     }
     Ok((vectors, k))
+}
+
+fn set_one(data: &mut Data, i: usize) {
+    match data {
+        Data::Float32(v) => v[i] = 1.0,
+        Data::Float64(v) => v[i] = 1.0,
+        Data::Int32(v) => v[i] = 1,
+        Data::Int64(v) => v[i] = 1,
+        Data::Bool(v) => v[i] = true,
+    }
 }
 
 /// Assembles J from forward products: `products[o]` has shape `[K, *out_shape]` where row `k`

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value, json};
 use tesseract_model::path::{self, TemplateSegment};
 use tesseract_model::schema::{Dim, FieldKind, Info, ShapeSpec};
-use tesseract_model::{GuestError, Leaf, Tensor, Tree, Vectors};
+use tesseract_model::{AbstractLeaf, AbstractTree, GuestError, Leaf, Tensor, Tree, Vectors};
 
 use crate::codec::{self, Answer, Compression, DecodeOptions, OutputFormat};
 use crate::planner::{Endpoint, Route};
@@ -469,18 +469,42 @@ fn directions(
             Ok(t) => t,
             Err(msg) => return fail(format!("{label} '{key}': {msg}")),
         };
-        match batch::fit_vector(t, &shape, &opts.batch_limits()) {
+        match batch::fit_vector(t, &shape, &opts.batch_limits(), &opts.decode) {
             Ok((t, b)) => fitted.push((key.clone(), t, b)),
             Err(msg) => return fail(format!("`{key}` {msg}")),
         }
     }
-    match batch::assemble(name, fitted, &opts.batch_limits()) {
+    match batch::assemble(name, fitted, &opts.batch_limits(), &opts.decode) {
         Ok((vectors, batch)) => Some(Directions { vectors, batch }),
         Err(more) => {
             let msg = more.into_iter().next().map_or_else(String::new, |e| e.msg);
             fail(msg)
         }
     }
+}
+
+/// Without an abstract_eval export, abstract_eval applies the component to zeros of the given
+/// shapes, which the host allocates: a 108-byte body could otherwise ask for gigabytes. They
+/// count against the request's array limits like decoded arrays.
+fn charge_derived_zeros(
+    runtime: &Runtime,
+    tree: &AbstractTree,
+    decode: &DecodeOptions,
+) -> Result<(), CallError> {
+    if runtime.route(Endpoint::AbstractEval) == Some(Route::Native) {
+        return Ok(());
+    }
+    for (path, leaf) in tree {
+        if let AbstractLeaf::Array(sd) = leaf {
+            decode.charge_allocation(&sd.shape, sd.dtype).map_err(|e| {
+                CallError::InvalidRequest(format!(
+                    "this component has no abstract_eval export, so abstract_eval runs apply on zeros, and `{path}`: {}",
+                    e.msg
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Flattens a batch `B ++ rest` to `[K, *rest]`.
@@ -579,6 +603,7 @@ pub fn handle(
         Endpoint::AbstractEval => {
             let [inputs] = body_fields(body, ["inputs"])?;
             let tree = schema::validate_abstract_inputs(info, inputs, &body_loc)?;
+            charge_derived_zeros(runtime, &tree, &opts.decode)?;
             let served = runtime.abstract_eval(&tree)?;
             contract(info).abstract_eval(&served.value).map_err(broke)?;
             let flat: BTreeMap<String, Value> = served

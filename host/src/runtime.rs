@@ -305,8 +305,11 @@ impl Runtime {
             .collect()
     }
 
-    /// Basis vectors over `slots`, refused before allocating when the K×K stack could not
-    /// fit in one guest's memory anyway (or when there is nothing to differentiate).
+    /// Basis vectors over `slots`, refused before allocating when the K×K stack could not fit
+    /// in one guest's memory, or would be larger than a result may be (`--max-result-size`):
+    /// the host holds the basis, its copy for the guest, the products and the assembled
+    /// blocks, so a small request must not make it hold gigabytes. Also refused when there is
+    /// nothing to differentiate.
     fn basis(&self, slots: &[Slot]) -> Result<(Vectors, usize), CallError> {
         let k = elements(slots)?;
         if k == 0 {
@@ -315,13 +318,33 @@ impl Runtime {
             ));
         }
         let bytes = (k as u64).saturating_mul(k as u64).saturating_mul(8);
-        let cap = self.component.limits().max_memory_bytes;
-        if bytes > cap {
+        let limits = self.component.limits();
+        if bytes > limits.max_memory_bytes {
             return Err(CallError::InvalidRequest(format!(
-                "this component has no jacobian export, and assembling one from {k} basis vectors needs {bytes} bytes, more than the {cap}-byte guest memory cap; ask for fewer jac_inputs/jac_outputs"
+                "this component has no jacobian export, and assembling one from {k} basis vectors needs {bytes} bytes, more than the {}-byte guest memory cap (--max-memory); ask for fewer jac_inputs/jac_outputs",
+                limits.max_memory_bytes
+            )));
+        }
+        if bytes > limits.max_result_bytes {
+            return Err(CallError::InvalidRequest(format!(
+                "this component has no jacobian export, and assembling one from {k} basis vectors needs {bytes} bytes, more than the {}-byte result limit (--max-result-size); ask for fewer jac_inputs/jac_outputs",
+                limits.max_result_bytes
             )));
         }
         Ok(derive::basis(slots)?)
+    }
+
+    /// A derived jacobian is a result like a native one: refused before any basis vector is
+    /// built when its blocks would pass `--max-result-size`.
+    fn check_jacobian_size(&self, n_in: usize, n_out: usize) -> Result<(), CallError> {
+        let bytes = (n_in as u64).saturating_mul(n_out as u64).saturating_mul(8);
+        let cap = self.component.limits().max_result_bytes;
+        if bytes > cap {
+            return Err(CallError::InvalidRequest(format!(
+                "the jacobian of {n_out} output by {n_in} input elements would take {bytes} bytes, more than the {cap}-byte result limit (--max-result-size); ask for fewer jac_inputs/jac_outputs"
+            )));
+        }
+        Ok(())
     }
 
     fn jacobian_from_basis(
@@ -339,6 +362,7 @@ impl Runtime {
             let out_slots = self.output_slots(inputs, jac_outputs)?;
             let n_in = elements(&in_slots)?;
             let n_out = elements(&out_slots)?;
+            self.check_jacobian_size(n_in, n_out)?;
             if planner::basis_direction(caps, n_in, n_out) == Some(Direction::Reverse) {
                 let (cotangents, k) = self.basis(&out_slots)?;
                 let products = self

@@ -331,6 +331,28 @@ impl Tensor {
         Tensor::new(shape, data)
     }
 
+    /// `count` copies of this tensor along a new leading axis, built in one buffer.
+    ///
+    /// # Errors
+    /// When the result would have more than [`MAX_RANK`] axes or overflow `usize`.
+    pub fn repeat(&self, count: usize) -> Result<Tensor, TensorError> {
+        let mut shape = Vec::with_capacity(self.shape.len() + 1);
+        shape.push(count);
+        shape.extend_from_slice(&self.shape);
+        check_rank(&shape)?;
+        if checked_numel(&shape).is_none() {
+            return Err(TensorError::ShapeOverflow { shape });
+        }
+        let data = match &self.data {
+            Data::Float32(v) => Data::Float32(v.repeat(count)),
+            Data::Float64(v) => Data::Float64(v.repeat(count)),
+            Data::Int32(v) => Data::Int32(v.repeat(count)),
+            Data::Int64(v) => Data::Int64(v.repeat(count)),
+            Data::Bool(v) => Data::Bool(v.repeat(count)),
+        };
+        Tensor::new(shape, data)
+    }
+
     /// The same elements under a new shape with the same element count.
     ///
     /// # Errors
@@ -394,6 +416,21 @@ mod tests {
         assert!(Tensor::new(vec![3], Data::Int32(vec![1, 2])).is_err());
         assert!(matches!(
             Tensor::new(vec![usize::MAX, 2], Data::Int32(vec![])),
+            Err(TensorError::ShapeOverflow { .. })
+        ));
+    }
+
+    #[test]
+    fn repeat_equals_stacking_copies() {
+        let t = Tensor::new(vec![2], Data::Int64(vec![3, 4])).expect("valid");
+        let r = t.repeat(3).expect("repeat");
+        assert_eq!(
+            r,
+            Tensor::stack(&[t.clone(), t.clone(), t.clone()]).expect("stack")
+        );
+        assert_eq!(t.repeat(0).expect("empty").shape(), &[0, 2]);
+        assert!(matches!(
+            t.repeat(usize::MAX),
             Err(TensorError::ShapeOverflow { .. })
         ));
     }

@@ -265,6 +265,22 @@ fn jvp_and_vjp_are_contracted_from_the_jacobian_export() {
     );
 }
 
+/// A derived jacobian is a result like a native one: one of 6001 × 6001 float64 (288 MB) is
+/// more than `--max-result-size` (256 MiB by default) and is refused before any basis vector
+/// is built, though it would fit in guest memory (512 MiB).
+#[test]
+fn a_derived_jacobian_larger_than_a_result_may_be_is_refused_up_front() {
+    let rt = runtime(DERIVE_FROM_PRODUCTS);
+    let x = wave(6000, 1.3, 0.4);
+    let inputs = tree(rt.component(), json!({ "x": x, "w": 0.5 }));
+    let err = rt
+        .jacobian(&inputs, &strs(&["x", "w"]), &strs(&["y", "s"]))
+        .expect_err("288 MB of jacobian");
+    let msg = err.to_string();
+    assert!(msg.contains("--max-result-size"), "{msg}");
+    assert!(msg.contains("6001 output by 6001 input"), "{msg}");
+}
+
 #[test]
 fn abstract_eval_runs_apply_on_zeros() {
     for path in [DERIVE_FROM_PRODUCTS, DERIVE_FROM_JACOBIAN, BATCHED_ONLY] {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use tesseract_wasm_tests::{EXAMPLE_ROSENBROCK, EXAMPLE_VECTORADD, ServeProcess};
+use tesseract_wasm_tests::{
+    EXAMPLE_ROSENBROCK, EXAMPLE_STEADY_STATE, EXAMPLE_VECTORADD, ServeProcess,
+};
 
 /// Generous: every refusal here takes milliseconds; this only catches work proportional to
 /// what a request claims (100 GiB, 10^19 elements) rather than to what it sends.
@@ -130,8 +132,9 @@ fn hostile_requests_are_refused_quickly_without_allocating() {
     let servers = [
         Server::start(EXAMPLE_ROSENBROCK, &["--input-path", &input_path]),
         Server::start(EXAMPLE_VECTORADD, &[]),
+        Server::start(EXAMPLE_STEADY_STATE, &[]),
     ];
-    let (rosenbrock, vectoradd) = (0, 1);
+    let (rosenbrock, vectoradd, steady_state) = (0, 1, 2);
 
     // Sanity: the same server answers a binref that stays inside the input path.
     let (status, body, _) = servers[rosenbrock].post("/apply", &binref("ok.bin"));
@@ -215,6 +218,30 @@ fn hostile_requests_are_refused_quickly_without_allocating() {
             says: "maximum supported dimension for an ndarray is 64, found 20000",
         },
         Case {
+            // One tangent element broadcast to 16,000 and copied across 4096 tangents: 65 M
+            // elements (500 MB) from a 60 KB body, once 1.8 GB of host memory. Broadcasts are
+            // charged like decoded arrays, so the per-array limit refuses it first.
+            name: "unbatched tangent copied across a batch of 4096",
+            server: steady_state,
+            path: "/jacobian_vector_product",
+            body: json!({"inputs": {"f": vec![0.0; 16_000]}, "jvp_inputs": ["f", "coupling"],
+                         "jvp_outputs": ["u"],
+                         "tangent_vector": {"f": [1.0], "coupling": vec![1.0; 4096]}})
+            .to_string(),
+            says: "--max-array-size",
+        },
+        Case {
+            // vectoradd has no abstract_eval export: it is derived by applying the component
+            // to zeros of these shapes, 120 M elements from a 108-byte body.
+            name: "abstract_eval on zeros of 2 × 60 M elements",
+            server: vectoradd,
+            path: "/abstract_eval",
+            body: json!({"inputs": {"a": {"shape": [60_000_000], "dtype": "float32"},
+                                    "b": {"shape": [60_000_000], "dtype": "float32"}}})
+            .to_string(),
+            says: "--max-request-elements",
+        },
+        Case {
             name: "shape product overflowing usize",
             server: rosenbrock,
             path: "/jacobian_vector_product",
@@ -271,11 +298,14 @@ fn hostile_requests_are_refused_quickly_without_allocating() {
             "{}: status {status}, {body}",
             case.name
         );
+        let text = body.to_string();
         assert!(
-            body.to_string().contains(case.says),
-            "{}: the refusal should say {:?}: {body}",
+            text.contains(case.says),
+            "{}: the refusal should say {:?}: {}",
             case.name,
-            case.says
+            case.says,
+            // The detail echoes the input, which can be long.
+            text.chars().take(600).collect::<String>()
         );
         assert!(elapsed < BOUND, "{}: took {elapsed:?}", case.name);
     }

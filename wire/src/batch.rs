@@ -17,7 +17,7 @@
 use tesseract_model::schema::ShapeSpec;
 use tesseract_model::{DType, Tensor, TensorError, Vectors};
 
-use crate::codec::{self, checked_numel};
+use crate::codec::{self, DecodeOptions, checked_numel};
 use crate::schema::check_shape;
 
 /// What a (co)tangent's shape is checked against.
@@ -166,44 +166,29 @@ pub fn plan(
 }
 
 /// Fits one (co)tangent to `reference` (see [`plan`]) and broadcasts its trailing size-1
-/// dimensions, batch by batch. Returns the tensor of shape `B ++ target` and `B`.
+/// dimensions across every member of the batch at once. Returns the tensor of shape
+/// `B ++ target` and `B`. A broadcast is a new array, so it is charged to `alloc` (the
+/// request's element budget) before it is made.
 ///
 /// # Errors
-/// The errors of [`plan`].
+/// The errors of [`plan`], and a broadcast the request's limits do not allow.
 pub fn fit_vector(
     t: Tensor,
     reference: &Reference,
     limits: &Limits,
+    alloc: &DecodeOptions,
 ) -> Result<(Tensor, Vec<usize>), String> {
     let fit = plan(t.shape(), t.dtype(), reference, limits)?;
     let Fit { batch, target } = fit;
-    let trailing = t.shape()[batch.len()..].to_vec();
-    if trailing == target {
+    if t.shape()[batch.len()..] == target[..] {
         return Ok((t, batch));
     }
-    let count = checked_numel(&batch).unwrap_or(usize::MAX);
-    let parts = if batch.is_empty() {
-        vec![t]
-    } else {
-        t.reshape([vec![count], trailing].concat())
-            .map_err(|e| e.to_string())?
-            .unstack()
-            .map_err(|e| e.to_string())?
-    };
-    let widened: Vec<Tensor> = parts
-        .into_iter()
-        .map(|p| {
-            codec::broadcast_to(p, &target).ok_or_else(|| format!("cannot broadcast to {target:?}"))
-        })
-        .collect::<Result<_, _>>()?;
-    let out = if batch.is_empty() {
-        widened.into_iter().next().ok_or("empty")?
-    } else {
-        Tensor::stack(&widened)
-            .map_err(|e| e.to_string())?
-            .reshape([batch.clone(), target].concat())
-            .map_err(|e| e.to_string())?
-    };
+    let full = [batch.as_slice(), target.as_slice()].concat();
+    alloc
+        .charge_allocation(&full, t.dtype())
+        .map_err(|e| e.msg)?;
+    let out =
+        codec::broadcast_to(t, &full).ok_or_else(|| format!("cannot broadcast to {target:?}"))?;
     Ok((out, batch))
 }
 
@@ -239,14 +224,16 @@ pub fn common_batch<'a>(
 
 /// Assembles fitted (co)tangents `(key, tensor, B)` into one map of shape `batch ++ …` each,
 /// copying unbatched entries across the batch. The total size is checked against
-/// `max_vector_bytes` before anything is copied. `name` is the request field, for messages.
+/// `max_vector_bytes`, and each copy against `alloc` (the request's element budget), before
+/// anything is copied. `name` is the request field, for messages.
 ///
 /// # Errors
-/// A disagreeing batch shape (see [`common_batch`]), or the total over the limit.
+/// A disagreeing batch shape (see [`common_batch`]), or the total over a limit.
 pub fn assemble(
     name: &str,
     fitted: Vec<(String, Tensor, Vec<usize>)>,
     limits: &Limits,
+    alloc: &DecodeOptions,
 ) -> Result<(Vectors, Vec<usize>), Vec<BatchError>> {
     let batch = common_batch(fitted.iter().map(|(k, _, b)| (k.as_str(), b.as_slice())))?;
     let count = checked_numel(&batch).unwrap_or(usize::MAX);
@@ -269,9 +256,12 @@ pub fn assemble(
     let mut vectors = Vectors::new();
     for (key, t, b) in fitted {
         let t = if b.is_empty() && !batch.is_empty() {
-            let rest = t.shape().to_vec();
-            Tensor::stack(&vec![t; count])
-                .and_then(|s| s.reshape([batch.clone(), rest].concat()))
+            let full = [batch.as_slice(), t.shape()].concat();
+            alloc
+                .charge_allocation(&full, t.dtype())
+                .map_err(|e| vec![BatchError::at(&key, e.msg)])?;
+            t.repeat(count)
+                .and_then(|s| s.reshape(full))
                 .map_err(|e| vec![BatchError::at(&key, e.to_string())])?
         } else {
             t

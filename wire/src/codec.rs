@@ -159,6 +159,19 @@ impl DecodeOptions {
         Ok(())
     }
 
+    /// Counts an array the server allocates for the request without decoding it (a
+    /// (co)tangent broadcast or copied across a batch, the zeros a derived abstract_eval
+    /// applies the component to) against the same limits as a decoded one, before it exists.
+    ///
+    /// # Errors
+    /// An [`ArrayError`] naming the limit it would break.
+    pub fn charge_allocation(&self, shape: &[usize], dtype: DType) -> Result<(), ArrayError> {
+        let nbytes = checked_numel(shape)
+            .and_then(|n| n.checked_mul(dtype.size_bytes()))
+            .unwrap_or(usize::MAX);
+        self.charge(shape, dtype, nbytes)
+    }
+
     /// Counts an array of `shape` and `dtype` against the limits before it is allocated.
     fn charge(&self, shape: &[usize], dtype: DType, nbytes: usize) -> Result<(), ArrayError> {
         let limits = &self.limits;
@@ -1163,20 +1176,38 @@ pub fn broadcast_to(t: Tensor, shape: &[usize]) -> Option<Tensor> {
         return None;
     }
     let n = checked_numel(shape)?;
-    let rank = shape.len();
-    // Source strides, zero along broadcast axes; then walk the target in C order.
-    let mut strides = vec![0usize; rank];
+    // Source strides, zero along broadcast axes.
+    let mut strides = vec![0usize; shape.len()];
     let mut acc = 1usize;
-    for ax in (0..rank).rev() {
+    for ax in (0..shape.len()).rev() {
         strides[ax] = if src[ax] == 1 { 0 } else { acc };
         acc = acc.saturating_mul(src[ax]);
     }
-    let mut index = Vec::with_capacity(n);
-    let mut counter = vec![0usize; rank];
+    let data = match t.data() {
+        Data::Float32(v) => Data::Float32(gather_broadcast(v, n, shape, &strides)?),
+        Data::Float64(v) => Data::Float64(gather_broadcast(v, n, shape, &strides)?),
+        Data::Int32(v) => Data::Int32(gather_broadcast(v, n, shape, &strides)?),
+        Data::Int64(v) => Data::Int64(gather_broadcast(v, n, shape, &strides)?),
+        Data::Bool(v) => Data::Bool(gather_broadcast(v, n, shape, &strides)?),
+    };
+    Tensor::new(shape.to_vec(), data).ok()
+}
+
+/// Walks the `n` elements of `shape` in C order, reading `v` at the offset `strides` give.
+/// Offsets are computed on the fly: an index vector would double the memory of a broadcast.
+fn gather_broadcast<T: Copy>(
+    v: &[T],
+    n: usize,
+    shape: &[usize],
+    strides: &[usize],
+) -> Option<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).ok()?;
+    let mut counter = vec![0usize; shape.len()];
     let mut offset = 0usize;
     for _ in 0..n {
-        index.push(offset);
-        for ax in (0..rank).rev() {
+        out.push(*v.get(offset)?);
+        for ax in (0..shape.len()).rev() {
             counter[ax] += 1;
             offset += strides[ax];
             if counter[ax] < shape[ax] {
@@ -1186,17 +1217,7 @@ pub fn broadcast_to(t: Tensor, shape: &[usize]) -> Option<Tensor> {
             counter[ax] = 0;
         }
     }
-    fn gather<T: Copy>(v: &[T], index: &[usize]) -> Option<Vec<T>> {
-        index.iter().map(|&i| v.get(i).copied()).collect()
-    }
-    let data = match t.data() {
-        Data::Float32(v) => Data::Float32(gather(v, &index)?),
-        Data::Float64(v) => Data::Float64(gather(v, &index)?),
-        Data::Int32(v) => Data::Int32(gather(v, &index)?),
-        Data::Int64(v) => Data::Int64(gather(v, &index)?),
-        Data::Bool(v) => Data::Bool(gather(v, &index)?),
-    };
-    Tensor::new(shape.to_vec(), data).ok()
+    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------------

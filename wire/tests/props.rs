@@ -232,7 +232,7 @@ proptest! {
             Reference::Declared(ShapeSpec::Ranked(p.iter().map(|&d| Dim::Fixed(d)).collect()))
         };
         let limits = Limits { max_batch: 4096, max_vector_bytes: u64::MAX };
-        let (fitted, batch_shape) = batch::fit_vector(t.clone(), &reference, &limits).expect("fits");
+        let (fitted, batch_shape) = batch::fit_vector(t.clone(), &reference, &limits, &DecodeOptions::default()).expect("fits");
         prop_assert_eq!(&batch_shape, &b);
         let want = [b.clone(), p.clone()].concat();
         prop_assert_eq!(fitted.shape(), want.as_slice());
@@ -248,7 +248,7 @@ proptest! {
             t.reshape([vec![k], trailing.clone()].concat()).expect("same size").unstack().expect("rows")
         };
         for (row, member) in rows.iter().zip(members) {
-            let (alone, no_batch) = batch::fit_vector(member, &reference, &limits).expect("fits alone");
+            let (alone, no_batch) = batch::fit_vector(member, &reference, &limits, &DecodeOptions::default()).expect("fits alone");
             prop_assert!(no_batch.is_empty());
             if b.is_empty() {
                 prop_assert_eq!(&alone, &fitted);
@@ -272,7 +272,7 @@ proptest! {
             ("many".to_owned(), many, b.clone()),
             ("one".to_owned(), single.clone(), Vec::new()),
         ];
-        let (v, batch_shape) = batch::assemble("tangent_vector", fitted, &limits).expect("agree");
+        let (v, batch_shape) = batch::assemble("tangent_vector", fitted, &limits, &DecodeOptions::default()).expect("agree");
         prop_assert_eq!(&batch_shape, &b);
         let k: usize = b.iter().product();
         let (flat, _) = batch::flatten_batch(v, &b).expect("B");

@@ -2,6 +2,7 @@ use tesseract_model::schema::{Dim, ShapeSpec};
 use tesseract_model::{DType, Data, Tensor};
 
 use super::*;
+use crate::codec::DecodeLimits;
 
 const ROOMY: Limits = Limits {
     max_batch: 4096,
@@ -86,7 +87,8 @@ fn declared_shapes_broadcast_size_one_and_any_rank_is_never_batched() {
 #[test]
 fn fit_vector_broadcasts_each_member_of_the_batch() {
     let t = arange(&[2, 1]);
-    let (out, batch) = fit_vector(t, &actual(&[3]), &ROOMY).expect("fits");
+    let (out, batch) =
+        fit_vector(t, &actual(&[3]), &ROOMY, &DecodeOptions::default()).expect("fits");
     assert_eq!(batch, vec![2]);
     assert_eq!(out.shape(), &[2, 3]);
     assert_eq!(out.data().to_f64(), vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
@@ -98,7 +100,8 @@ fn assemble_copies_unbatched_entries_and_refuses_disagreeing_batches() {
         ("a".to_owned(), arange(&[2, 3, 2]), vec![2, 3]),
         ("b".to_owned(), arange(&[2]), vec![]),
     ];
-    let (v, batch) = assemble("tangent_vector", fitted, &ROOMY).expect("agree");
+    let (v, batch) =
+        assemble("tangent_vector", fitted, &ROOMY, &DecodeOptions::default()).expect("agree");
     assert_eq!(batch, vec![2, 3]);
     assert_eq!(v["b"].shape(), &[2, 3, 2]);
     assert_eq!(v["b"].data().to_f64()[10..], [0.0, 1.0]);
@@ -107,7 +110,8 @@ fn assemble_copies_unbatched_entries_and_refuses_disagreeing_batches() {
         ("a".to_owned(), arange(&[2, 3]), vec![2]),
         ("b".to_owned(), arange(&[4, 3]), vec![4]),
     ];
-    let errs = assemble("tangent_vector", fitted, &ROOMY).expect_err("2 vs 4");
+    let errs =
+        assemble("tangent_vector", fitted, &ROOMY, &DecodeOptions::default()).expect_err("2 vs 4");
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].key.as_deref(), Some("b"));
 
@@ -120,8 +124,54 @@ fn assemble_copies_unbatched_entries_and_refuses_disagreeing_batches() {
         max_vector_bytes: 1 << 20,
         ..ROOMY
     };
-    let errs = assemble("tangent_vector", fitted, &tight).expect_err("32 MB > 1 MiB");
+    let errs = assemble("tangent_vector", fitted, &tight, &DecodeOptions::default())
+        .expect_err("32 MB > 1 MiB");
     assert_eq!(errs[0].key, None);
+}
+
+/// Broadcasts and copies across the batch are allocations of the request: they are charged to
+/// its element budget, before they are made, like decoded arrays.
+#[test]
+fn broadcasts_and_copies_count_against_the_request_element_budget() {
+    let budget = |max: u64| DecodeOptions {
+        limits: DecodeLimits {
+            max_request_elements: max,
+            ..DecodeLimits::default()
+        },
+        ..DecodeOptions::default()
+    };
+    // [4, 1] broadcast to [4, 1000]: 4000 new elements.
+    let opts = budget(3999);
+    let err =
+        fit_vector(arange(&[4, 1]), &actual(&[1000]), &ROOMY, &opts).expect_err("4000 > 3999");
+    assert!(err.contains("--max-request-elements"), "{err}");
+    let opts = budget(4000);
+    let (out, _) = fit_vector(arange(&[4, 1]), &actual(&[1000]), &ROOMY, &opts).expect("fits");
+    assert_eq!(out.shape(), &[4, 1000]);
+    // The budget is shared: the same options have nothing left for a second broadcast.
+    assert!(
+        fit_vector(arange(&[1, 1]), &actual(&[1]), &ROOMY, &opts).is_ok(),
+        "no copy, no charge"
+    );
+    assert!(fit_vector(arange(&[2, 1]), &actual(&[2]), &ROOMY, &opts).is_err());
+
+    // An unbatched entry of 1000 copied across a batch of 8: 8000 new elements.
+    let fitted = || {
+        vec![
+            ("a".to_owned(), arange(&[8, 1]), vec![8]),
+            ("b".to_owned(), arange(&[1000]), vec![]),
+        ]
+    };
+    let errs = assemble("tangent_vector", fitted(), &ROOMY, &budget(7999)).expect_err("8000");
+    assert_eq!(errs[0].key.as_deref(), Some("b"));
+    assert!(
+        errs[0].msg.contains("--max-request-elements"),
+        "{}",
+        errs[0].msg
+    );
+    let (v, _) = assemble("tangent_vector", fitted(), &ROOMY, &budget(8000)).expect("fits");
+    assert_eq!(v["b"].shape(), &[8, 1000]);
+    assert_eq!(v["b"].data().to_f64()[7000..7003], [0.0, 1.0, 2.0]);
 }
 
 #[test]
