@@ -12,7 +12,9 @@
 //! - **determinism**: two identical calls give identical bits;
 //!
 //! then every **regression** case. A call that traps or times out fails its check and the
-//! others still run; an endpoint that timed out is not called again.
+//! others still run; an endpoint that timed out is not called again. A run in which apply
+//! ran at no base point (the component refused every generated input, or none could be
+//! generated) tested nothing: its report is inconclusive, not passed.
 //!
 //! Knows nothing of wasm: [`Subject`] is the seam. Results go into a [`Report`].
 
@@ -84,7 +86,9 @@ pub fn run(subject: &dyn Subject, options: &Options) -> Report {
             Err(e) => s.record(
                 "inputs",
                 None,
-                Err(Stop::Skip(format!("{e}; pass --inputs with a base point"))),
+                Err(Stop::Skip(format!(
+                    "{e}; pass --inputs @cases.json: regression cases with valid inputs"
+                ))),
             ),
         }
     }
@@ -118,17 +122,18 @@ fn at_point(s: &mut Session, inputs: Tree, generated: bool, suffix: &str) {
     let outputs = match s.apply_outcome(&inputs) {
         Err(F::InvalidInput(msg)) if generated => {
             s.record(
-                &name("contract/apply"),
+                &name(report::APPLY),
                 Some(Endpoint::Apply),
                 Err(Stop::Skip(format!(
-                    "the component refuses the generated inputs (invalid-input: {msg}); pass --inputs with a valid base point"
+                    "the component refuses the generated inputs (invalid-input: {msg}); \
+                     pass --inputs @cases.json: regression cases whose inputs it accepts"
                 ))),
             );
             return;
         }
         Err(e) => {
             s.record(
-                &name("contract/apply"),
+                &name(report::APPLY),
                 Some(Endpoint::Apply),
                 Err(Stop::Fail(format!("apply: {e}"))),
             );
@@ -142,7 +147,7 @@ fn at_point(s: &mut Session, inputs: Tree, generated: bool, suffix: &str) {
         {
             Ok(out) => {
                 s.record(
-                    &name("contract/apply"),
+                    &name(report::APPLY),
                     Some(Endpoint::Apply),
                     Ok(session::Measured::yes()),
                 );
@@ -150,7 +155,7 @@ fn at_point(s: &mut Session, inputs: Tree, generated: bool, suffix: &str) {
             }
             Err(e) => {
                 s.record(
-                    &name("contract/apply"),
+                    &name(report::APPLY),
                     Some(Endpoint::Apply),
                     Err(Stop::Fail(format!("apply broke its contract: {e}"))),
                 );

@@ -62,10 +62,39 @@ fn number(x: Option<f64>) -> String {
     }
 }
 
+/// The name of the row for apply at a base point (` @N` is appended with several points).
+/// Every other check needs apply's outputs there, so this row says whether anything ran.
+pub(crate) const APPLY: &str = "contract/apply";
+
+/// What an inconclusive report says after its counts.
+const INCONCLUSIVE: &str = "inconclusive: no check ran at a valid base point; \
+     give regression cases whose inputs the component accepts (--inputs @cases.json)";
+
 impl Report {
-    /// Whether no check failed (skips are not failures).
+    /// Whether the run tested the component and no check failed.
+    ///
+    /// False when the report is [`inconclusive`](Report::inconclusive): checks that could not
+    /// run are not a pass.
     pub fn passed(&self) -> bool {
-        self.failures().next().is_none()
+        self.failures().next().is_none() && self.applied()
+    }
+
+    /// Whether no check failed but none ran at a valid base point either: the component
+    /// refused every generated input, or no input could be generated from its schema. Give
+    /// it regression cases whose inputs it accepts (`--inputs @cases.json`,
+    /// [`Options::cases`](crate::Options::cases)).
+    pub fn inconclusive(&self) -> bool {
+        self.failures().next().is_none() && !self.applied()
+    }
+
+    /// Whether apply was judged (pass or fail) at some base point.
+    fn applied(&self) -> bool {
+        self.rows.iter().any(|r| {
+            r.verdict != Verdict::Skip
+                && r.check
+                    .strip_prefix(APPLY)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(" @"))
+        })
     }
 
     /// The failed rows.
@@ -73,23 +102,31 @@ impl Report {
         self.rows.iter().filter(|r| r.verdict == Verdict::Fail)
     }
 
-    /// `12 passed, 1 failed, 2 skipped`.
+    /// `name 0.1: 12 passed, 1 failed, 2 skipped`, then why when the report is inconclusive
+    /// (the reason is in the skipped apply or inputs row's detail).
     pub fn summary(&self) -> String {
-        format!(
+        let counts = format!(
             "{}: {} passed, {} failed, {} skipped",
             self.component,
             count(&self.rows, Verdict::Pass),
             count(&self.rows, Verdict::Fail),
             count(&self.rows, Verdict::Skip)
-        )
+        );
+        if self.inconclusive() {
+            format!("{counts}; {INCONCLUSIVE}")
+        } else {
+            counts
+        }
     }
 
-    /// The report as a JSON value (`component`, `seed`, `passed`, `summary`, `rows`).
+    /// The report as a JSON value (`component`, `seed`, `passed`, `inconclusive`, `summary`,
+    /// `rows`).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "component": self.component,
             "seed": self.seed,
             "passed": self.passed(),
+            "inconclusive": self.inconclusive(),
             "summary": self.summary(),
             "rows": self.rows,
         })
@@ -182,5 +219,48 @@ mod tests {
         assert_eq!(lines[4], "t 0.1: 1 passed, 1 failed, 0 skipped");
         assert!(!report.passed());
         assert_eq!(report.to_json()["rows"][1]["verdict"], "fail");
+    }
+
+    fn report(rows: Vec<Row>) -> Report {
+        Report {
+            component: "t 0.1".into(),
+            seed: 0,
+            rows,
+        }
+    }
+
+    #[test]
+    fn a_report_passes_only_if_apply_ran_at_some_base_point() {
+        // Only optional checks skipped, apply ran: a pass.
+        let ran = report(vec![
+            row(APPLY, Verdict::Pass),
+            row("gradient/jacobian vs jvp", Verdict::Skip),
+        ]);
+        assert!(ran.passed() && !ran.inconclusive());
+        // apply refused the generated inputs: nothing was tested.
+        let refused = report(vec![row(APPLY, Verdict::Skip)]);
+        assert!(!refused.passed() && refused.inconclusive());
+        assert_eq!(
+            refused.summary(),
+            format!("t 0.1: 0 passed, 0 failed, 1 skipped; {INCONCLUSIVE}")
+        );
+        assert!(refused.table().ends_with(&format!("{INCONCLUSIVE}\n")));
+        // No base point at all.
+        let none = report(vec![row("inputs", Verdict::Skip)]);
+        assert!(!none.passed() && none.inconclusive());
+        // One of several base points is enough; a row merely named like apply is not.
+        let second = report(vec![
+            row(&format!("{APPLY} @1"), Verdict::Skip),
+            row(&format!("{APPLY} @2"), Verdict::Pass),
+        ]);
+        assert!(second.passed());
+        let lookalike = report(vec![row(&format!("{APPLY}x"), Verdict::Pass)]);
+        assert!(lookalike.inconclusive());
+        // A failure is a failure, whether or not apply ran.
+        let failed = report(vec![
+            row(APPLY, Verdict::Skip),
+            row("regression/case 1 (apply)", Verdict::Fail),
+        ]);
+        assert!(!failed.passed() && !failed.inconclusive());
     }
 }

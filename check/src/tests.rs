@@ -199,22 +199,106 @@ fn one_seed_one_report() {
 }
 
 #[test]
-fn generated_inputs_the_component_refuses_are_a_skip_asking_for_inputs() {
+fn generated_inputs_the_component_refuses_make_an_inconclusive_report_asking_for_inputs() {
     let subject = Square {
         info: Some(info()),
         refuse: true,
         ..Square::default()
     };
     let report = run(&subject, &Options::default());
-    assert!(report.passed(), "{}", report.table());
+    // Nothing was tested: not a pass, though nothing failed either.
+    assert!(!report.passed(), "{}", report.table());
+    assert!(report.inconclusive(), "{}", report.table());
+    assert_eq!(report.failures().count(), 0);
     let row = &report.rows[0];
     assert_eq!(
         (row.check.as_str(), row.verdict),
         ("contract/apply", Verdict::Skip)
     );
     assert!(
-        row.detail.contains("x must be sorted") && row.detail.contains("--inputs"),
+        row.detail.contains("x must be sorted") && row.detail.contains("--inputs @cases.json"),
         "{}",
         row.detail
     );
+    assert!(
+        report.summary().contains("inconclusive") && report.summary().contains("--inputs"),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.to_json()["passed"], false);
+    assert_eq!(report.to_json()["inconclusive"], true);
+}
+
+#[test]
+fn a_default_that_fails_its_own_field_makes_an_inconclusive_report() {
+    let mut info = info();
+    // A setting whose declared default is not a float64 scalar: no base point can be built.
+    info.inputs.push(Field {
+        path: "k".into(),
+        kind: FieldKind::Array(ArraySpec {
+            dtype: DType::Float64,
+            shape: ShapeSpec::Ranked(Vec::new()),
+            differentiable: false,
+        }),
+        description: String::new(),
+        default: Some("\"abc\"".into()),
+    });
+    let report = run(
+        &Square {
+            info: Some(info),
+            ..Square::default()
+        },
+        &Options::default(),
+    );
+    assert!(!report.passed(), "{}", report.table());
+    assert!(report.inconclusive(), "{}", report.table());
+    let row = &report.rows[0];
+    assert_eq!((row.check.as_str(), row.verdict), ("inputs", Verdict::Skip));
+    assert!(
+        row.detail.contains("`k`") || row.detail.contains("k"),
+        "{}",
+        row.detail
+    );
+}
+
+#[test]
+fn refused_inputs_from_regression_cases_fail_instead() {
+    // The user's own inputs are meant to be valid: refusing them is a failure, not a skip.
+    let cases = crate::parse_cases(&serde_json::json!([{
+        "endpoint": "apply",
+        "payload": {"inputs": {"x": [1.0, 2.0]}},
+        "expected": {"y": [1.0, 4.0]},
+    }]))
+    .expect("a valid case");
+    let report = run(
+        &Square {
+            info: Some(info()),
+            refuse: true,
+            ..Square::default()
+        },
+        &Options {
+            cases,
+            ..Options::default()
+        },
+    );
+    assert!(
+        !report.passed() && !report.inconclusive(),
+        "{}",
+        report.table()
+    );
+    assert_eq!(report.rows[0].verdict, Verdict::Fail);
+}
+
+#[test]
+fn a_correct_subject_is_not_inconclusive() {
+    let report = run(
+        &Square {
+            info: Some(info()),
+            ..Square::default()
+        },
+        &Options::default(),
+    );
+    assert!(!report.inconclusive(), "{}", report.table());
+    assert!(!report.summary().contains("inconclusive"));
+    assert_eq!(report.to_json()["inconclusive"], false);
 }

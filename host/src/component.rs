@@ -538,7 +538,8 @@ fn check_world(engine: &Engine, path: &Path, component: &Component) -> Result<()
 }
 
 /// Rejects metadata the host could not enforce: bad path templates, duplicate fields, defaults
-/// or JSON Schemas that are not JSON.
+/// or JSON Schemas that are not JSON, and array defaults that do not fit their own field (every
+/// request leaving the field out would be refused, blaming a value the client never sent).
 fn check_info(info: &Info) -> Result<(), String> {
     use tesseract_model::path::TemplateSegment;
     use tesseract_model::schema::FieldKind;
@@ -552,13 +553,16 @@ fn check_info(info: &Info) -> Result<(), String> {
             if !seen.insert(f.path.as_str()) {
                 return Err(format!("{side} field `{}` is declared twice", f.path));
             }
-            if let Some(d) = &f.default
-                && serde_json::from_str::<serde_json::Value>(d).is_err()
-            {
-                return Err(format!(
-                    "the default of {side} field `{}` is not JSON: {d}",
-                    f.path
-                ));
+            if let Some(d) = &f.default {
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(d) else {
+                    return Err(format!(
+                        "the default of {side} field `{}` is not JSON: {d}",
+                        f.path
+                    ));
+                };
+                if side == "input" {
+                    check_default(f, &value)?;
+                }
             }
             if let FieldKind::Plain { json_schema } = &f.kind
                 && serde_json::from_str::<serde_json::Value>(json_schema).is_err()
@@ -571,4 +575,185 @@ fn check_info(info: &Info) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Validates an input field's default as a request's missing field is filled from it: an array
+/// default goes through the same decoding, shape check and cast (`null` is `Optional[Array]`'s
+/// absent leaf). Plain defaults pass through unvalidated on the request path, as pydantic does
+/// not validate defaults, so they are not judged here either.
+fn check_default(
+    field: &tesseract_model::schema::Field,
+    value: &serde_json::Value,
+) -> Result<(), String> {
+    use tesseract_model::schema::FieldKind;
+    let FieldKind::Array(spec) = &field.kind else {
+        return Ok(());
+    };
+    if value.is_null() {
+        return Ok(());
+    }
+    // Defaults never name files: no binref root, as for abstract_eval's defaults.
+    crate::schema::decode_for_spec(value, spec, &crate::codec::DecodeOptions::default())
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "the default of input field `{}` ({value}) is not {}: {e}",
+                field.path,
+                describe(spec)
+            )
+        })
+}
+
+/// `a float64 scalar`, `a float64 array of shape (None, 3)`, `a float64 array`.
+fn describe(spec: &tesseract_model::schema::ArraySpec) -> String {
+    use tesseract_model::schema::{Dim, ShapeSpec};
+    let dtype = spec.dtype.name();
+    let a = if dtype.starts_with("int") { "an" } else { "a" };
+    match &spec.shape {
+        ShapeSpec::AnyRank => format!("{a} {dtype} array"),
+        ShapeSpec::Ranked(dims) if dims.is_empty() => format!("{a} {dtype} scalar"),
+        ShapeSpec::Ranked(dims) => {
+            let dims: Vec<String> = dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => n.to_string(),
+                    Dim::Any => "None".to_owned(),
+                })
+                .collect();
+            let shape = match dims.as_slice() {
+                [one] => format!("({one},)"),
+                _ => format!("({})", dims.join(", ")),
+            };
+            format!("{a} {dtype} array of shape {shape}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tesseract_model::DType;
+    use tesseract_model::schema::{ArraySpec, Dim, Field, FieldKind, Info, ShapeSpec};
+
+    use super::check_info;
+
+    fn array(path: &str, dtype: DType, dims: Vec<Dim>, default: &str) -> Field {
+        Field {
+            path: path.into(),
+            kind: FieldKind::Array(ArraySpec {
+                dtype,
+                shape: ShapeSpec::Ranked(dims),
+                differentiable: false,
+            }),
+            description: String::new(),
+            default: Some(default.into()),
+        }
+    }
+
+    fn info(inputs: Vec<Field>, outputs: Vec<Field>) -> Info {
+        Info {
+            name: "t".into(),
+            version: "0.1.0".into(),
+            description: String::new(),
+            inputs,
+            outputs,
+        }
+    }
+
+    fn inputs(fields: Vec<Field>) -> Result<(), String> {
+        check_info(&info(fields, Vec::new()))
+    }
+
+    #[test]
+    fn a_default_that_is_not_its_fields_dtype_is_refused_naming_field_value_and_type() {
+        let err = inputs(vec![array("k", DType::Float64, vec![], r#""abc""#)])
+            .expect_err("a string is not a float64 scalar");
+        assert!(
+            err.starts_with(r#"the default of input field `k` ("abc") is not a float64 scalar: "#),
+            "{err}"
+        );
+        // The reason is the request path's own message.
+        assert!(
+            err.ends_with("Could not parse value as a numeric array (contains non-numeric data)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_default_of_the_wrong_shape_or_an_uncastable_dtype_is_refused() {
+        let shape = inputs(vec![array(
+            "v",
+            DType::Float64,
+            vec![Dim::Fixed(3)],
+            "[1.0, 2.0]",
+        )])
+        .expect_err("two elements where three are declared");
+        assert!(
+            shape.ends_with(
+                "`v` ([1.0,2.0]) is not a float64 array of shape (3,): \
+                 Array shape (2,) is incompatible with expected shape (3,)"
+            ),
+            "{shape}"
+        );
+        let cast =
+            inputs(vec![array("n", DType::Int32, vec![], "1.5")]).expect_err("1.5 is not an int32");
+        assert!(cast.contains("(1.5) is not an int32 scalar: "), "{cast}");
+        // Nested templates are checked per leaf too.
+        let nested = inputs(vec![array(
+            "items.[].m",
+            DType::Float64,
+            vec![Dim::Any, Dim::Any],
+            "[1.0]",
+        )])
+        .expect_err("rank 1 where rank 2 is declared");
+        assert_eq!(
+            nested,
+            "the default of input field `items.[].m` ([1.0]) is not a float64 array of shape \
+             (None, None): Array has wrong number of dimensions: got 1D, expected 2D"
+        );
+    }
+
+    #[test]
+    fn defaults_the_request_path_accepts_load() {
+        inputs(vec![
+            array("a", DType::Float64, vec![], "1.5"),
+            array("b", DType::Float32, vec![Dim::Any], "[1, 2, 3]"),
+            // Size 1 broadcasts to a fixed size, as in a request.
+            array("c", DType::Float64, vec![Dim::Fixed(3)], "[0.5]"),
+            // `Optional[Array] = None`.
+            array("d", DType::Float64, vec![Dim::Any], "null"),
+            Field {
+                path: "e".into(),
+                kind: FieldKind::Array(ArraySpec {
+                    dtype: DType::Int64,
+                    shape: ShapeSpec::AnyRank,
+                    differentiable: false,
+                }),
+                description: String::new(),
+                default: Some("[[1, 2], [3, 4]]".into()),
+            },
+            // pydantic does not validate plain defaults; neither does the request path.
+            Field {
+                path: "f".into(),
+                kind: FieldKind::Plain {
+                    json_schema: r#"{"type":"integer"}"#.into(),
+                },
+                description: String::new(),
+                default: Some(r#""abc""#.into()),
+            },
+        ])
+        .expect("every default fits its field");
+        // Output defaults never fill anything: only JSON is asked of them.
+        check_info(&info(
+            Vec::new(),
+            vec![array("y", DType::Float64, vec![], r#""abc""#)],
+        ))
+        .expect("an output's default is not used");
+    }
+
+    #[test]
+    fn a_default_that_is_not_json_is_still_refused_as_such() {
+        let err =
+            inputs(vec![array("k", DType::Float64, vec![], "abc")]).expect_err("abc is not JSON");
+        assert_eq!(err, "the default of input field `k` is not JSON: abc");
+    }
 }

@@ -10,6 +10,7 @@ mod batch_shapes;
 mod batching;
 mod cache;
 mod check;
+mod check_untested;
 mod cli;
 mod derived;
 mod examples;

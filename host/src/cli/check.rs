@@ -18,9 +18,11 @@ use crate::check::RuntimeSubject;
 /// batched jvp/vjp against single calls (K = 1, 3, 8) and a batched export against the looped
 /// fallback; identical bits from identical calls; and the regression cases of --inputs.
 ///
-/// Prints a table (check, route, error, tolerance, verdict) and a summary line; exits 0 only
-/// if every check passes. A call that traps or runs past --timeout fails its check and the
-/// others still run.
+/// Prints a table (check, route, error, tolerance, verdict) and a summary line. Exits 0 if
+/// the checks ran and none failed, 1 if one failed, 3 if none could run: the component refused
+/// every generated input (or none could be generated from its schema), so it was not tested;
+/// give it inputs it accepts with --inputs. A call that traps or runs past --timeout fails its
+/// check and the others still run.
 ///
 /// Example: tesseract-wasm check rosenbrock.wasm --seed 7
 // A check makes many small calls: a guest that loops should cost seconds, not a minute each.
@@ -88,6 +90,55 @@ impl Check {
         } else {
             write!(out, "{}", report.table())?;
         }
-        Ok(if report.passed() { 0 } else { 1 })
+        Ok(exit_code(&report))
+    }
+}
+
+/// The exit code when no check failed but none ran at a valid base point either. Not 2,
+/// which is a usage error (clap's), so a script can tell an untested component from a typo.
+const INCONCLUSIVE: i32 = 3;
+
+fn exit_code(report: &tesseract_check::Report) -> i32 {
+    if report.passed() {
+        0
+    } else if report.inconclusive() {
+        INCONCLUSIVE
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tesseract_check::{Report, Row, Verdict};
+
+    use super::{INCONCLUSIVE, exit_code};
+
+    fn report(rows: &[(&str, Verdict)]) -> Report {
+        Report {
+            component: "t 0.1".into(),
+            seed: 0,
+            rows: rows
+                .iter()
+                .map(|&(check, verdict)| Row {
+                    check: check.into(),
+                    route: "native".into(),
+                    error: None,
+                    tolerance: None,
+                    verdict,
+                    detail: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn passed_failed_and_untested_reports_exit_differently() {
+        let applied = report(&[("contract/apply", Verdict::Pass)]);
+        assert_eq!(exit_code(&applied), 0);
+        let failed = report(&[("contract/apply", Verdict::Fail)]);
+        assert_eq!(exit_code(&failed), 1);
+        let refused = report(&[("contract/apply", Verdict::Skip)]);
+        assert_eq!(exit_code(&refused), INCONCLUSIVE);
     }
 }
