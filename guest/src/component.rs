@@ -8,11 +8,8 @@
 pub use wit_bindgen;
 
 mod bindings {
-    wit_bindgen::generate!({
-        path: "../wit",
-        world: "types-only",
-        generate_unused_types: true,
-    });
+    // The WIT text lives in the macro crate (see its `WIT`), so this package needs no copy.
+    tesseract_guest_macro::__types_bindings!();
 }
 
 pub use bindings::tesseract::component::types;

@@ -15,10 +15,9 @@ use syn::punctuated::Punctuated;
 use syn::{Ident, Token, Type};
 
 /// The contract, compiled into the macro so expansions never read files at the author's site.
-const WIT: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../wit/tesseract.wit"
-));
+/// The file is this package's copy of the workspace's `wit/tesseract.wit`, so the package
+/// builds on its own (vendored, packaged, offline); a test keeps the two identical.
+const WIT: &str = include_str!("../wit/tesseract.wit");
 
 /// An optional capability: its name in `export!`, its WIT interface, the SDK trait and the
 /// exported function.
@@ -102,6 +101,27 @@ impl Parse for ExportInput {
 ///
 /// Capabilities: `jacobian`, `jvp`, `vjp`, `abstract_eval`, `batched_jvp`, `batched_vjp`.
 /// Each requires the trait of the same name. Off wasm32 only the trait bounds are checked.
+/// The SDK's own bindings of the shared `types` interface, from the same WIT as [`export!`]'s
+/// (so `tesseract-guest` carries no copy of the file). For `tesseract-guest` only.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __types_bindings(input: TokenStream) -> TokenStream {
+    if !input.is_empty() {
+        return syn::Error::new(Span::call_site(), "`__types_bindings!` takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    let wit = syn::LitStr::new(WIT, Span::call_site());
+    quote! {
+        ::wit_bindgen::generate!({
+            inline: #wit,
+            world: "types-only",
+            generate_unused_types: true,
+        });
+    }
+    .into()
+}
+
 #[proc_macro]
 pub fn export(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as ExportInput);
@@ -228,4 +248,21 @@ fn expand(input: ExportInput) -> syn::Result<proc_macro2::TokenStream> {
             export!(Export);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The packaged copy must not drift from the workspace's canonical contract, which the
+    /// host is built from.
+    #[test]
+    fn the_packaged_wit_is_the_workspace_one() {
+        let canonical = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/tesseract.wit");
+        let canonical = std::fs::read_to_string(canonical)
+            .unwrap_or_else(|e| panic!("reading {canonical}: {e}"));
+        assert!(
+            super::WIT == canonical,
+            "guest/macro/wit/tesseract.wit differs from wit/tesseract.wit; \
+             run `cp wit/tesseract.wit guest/macro/wit/tesseract.wit`"
+        );
+    }
 }
