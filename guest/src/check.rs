@@ -4,7 +4,8 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! tesseract-guest = { version = "...", features = ["check"] }
+//! # The SDK is not on crates.io: the same path as in `[dependencies]`, plus the feature.
+//! tesseract-guest = { path = "/path/to/tesseract-wasm/guest", features = ["check"] }
 //! ```
 //!
 //! ```ignore
