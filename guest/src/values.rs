@@ -1,23 +1,8 @@
 //! Typed access to what the host passes in, and builders for what the component returns.
 //!
 //! Arrays come out as `ndarray` views of the declared dtype, plain values as Rust values. A
-//! read that cannot be served is an [`Error`], never a panic, and the error says whose fault
-//! it is by comparing what the component reads with what its schema declares:
-//!
-//! - They disagree (a path the schema does not declare, another dtype, kind, JSON type or
-//!   rank): the component's own bug, `failed` (HTTP 500). The host validates every request
-//!   against the schema before the component runs (every declared input present, arrays cast
-//!   to their declared dtype, (co)tangents keyed and cast as the call requires), so no client
-//!   can cause these.
-//! - They agree but the inputs do not (a declared input missing, of another dtype or rank):
-//!   the caller broke the schema, `invalid-input` (HTTP 422). Over HTTP the host refuses such
-//!   requests itself; callers that bypass it (`tesseract-wasm check`, native tests) see it here.
-//! - The schema leaves the shape open (`any_rank`) and the component refuses the client's
-//!   rank: `invalid-input`, the client's to fix.
-//!
-//! The schema is known when the inputs come through [`crate::dispatch`] (the component's own
-//! path); inputs built by hand without [`Inputs::declared_by`] class a missing path or a wrong
-//! dtype as `failed` and a wrong rank as `invalid-input`.
+//! read that cannot be served is an [`Error`] that says whose fault it is, never a panic; the
+//! rule is on [`Inputs`].
 
 use std::fmt;
 
@@ -115,6 +100,26 @@ pub fn to_tensor<T: Element, D: Dimension>(array: Array<T, D>) -> Tensor {
 
 /// The validated inputs of one call: every declared field, defaults filled in, arrays already
 /// cast to their declared dtype by the host.
+///
+/// # Whose fault an error is
+///
+/// A read that cannot be served says whose fault it is by comparing what the component reads
+/// with what its schema declares:
+///
+/// - They disagree (a path the schema does not declare, another dtype, kind, JSON type or
+///   rank): the component's own bug, `failed` (HTTP 500). The host validates every request
+///   against the schema before the component runs (every declared input present, arrays cast
+///   to their declared dtype, (co)tangents keyed and cast as the call requires), so no client
+///   can cause these.
+/// - They agree but the inputs do not (a declared input missing, of another dtype or rank):
+///   the caller broke the schema, `invalid-input` (HTTP 422). Over HTTP the host refuses such
+///   requests itself; callers that bypass it (`tesseract-wasm check`, native tests) see it here.
+/// - The schema leaves the shape open (`any_rank`) and the component refuses the client's
+///   rank: `invalid-input`, the client's to fix.
+///
+/// The schema is known when the inputs come through [`crate::dispatch`] (the component's own
+/// path); inputs built by hand without [`Inputs::declared_by`] class a missing path or a wrong
+/// dtype as `failed` and a wrong rank as `invalid-input`.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
     tree: Tree,
