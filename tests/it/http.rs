@@ -647,3 +647,68 @@ fn keep_alive_survives_errors_and_health_answers_during_a_slow_request() {
     drop(stop);
     server.join().expect("the server shuts down gracefully");
 }
+
+/// Bodies are read before admission, charged to a byte budget as they arrive: connections
+/// that send headers and then nothing hold no admission slot (three of them used to keep every
+/// computation out of a one-slot server), while bytes that did arrive count until their
+/// request ends.
+#[test]
+fn stalled_bodies_hold_no_admission_slot_and_bodies_share_a_byte_budget() {
+    let limits = HttpLimits {
+        max_concurrency: 1,
+        max_queued: 0,
+        max_body_bytes: 4096,
+        ..HttpLimits::default()
+    };
+    let (addr, stop, thread) = serve(app_with(
+        runtime(EXAMPLE_ROSENBROCK),
+        ServeOptions::default(),
+        &limits,
+    ));
+    let head = |len: usize| {
+        format!(
+            "POST /apply HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {len}\r\n\r\n"
+        )
+    };
+    let open = |bytes: &[u8]| {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(bytes).expect("send");
+        s
+    };
+    let apply = json!({"inputs": {"x": 1.0, "y": 2.0}}).to_string();
+    let eventually = |want: u16, client: &mut BufReader<TcpStream>| {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = exchange(client, "POST", "/apply", &apply);
+            if status == want || Instant::now() > until {
+                return (status, body);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let idle: Vec<TcpStream> = (0..3).map(|_| open(head(100).as_bytes())).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut client = connect(addr);
+    let (status, body) = exchange(&mut client, "POST", "/apply", &apply);
+    assert_eq!(status, 200, "idle connections kept the request out: {body}");
+
+    // 4080 of the 4096 budgeted bytes arrive and the sender stalls: the next body (40 bytes)
+    // does not fit.
+    assert!(apply.len() > 16);
+    let hog = open(format!("{}{}", head(4096), " ".repeat(4080)).as_bytes());
+    let (status, body) = eventually(503, &mut client);
+    assert_eq!(
+        status, 503,
+        "the stalled body's bytes were not counted: {body}"
+    );
+    // Its connection closes, its bytes are released.
+    drop(hog);
+    let (status, body) = eventually(200, &mut client);
+    assert_eq!(status, 200, "{body}");
+
+    drop(idle);
+    drop(stop);
+    thread.join().expect("the server thread");
+}

@@ -9,6 +9,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 use http_body_util::BodyExt;
 use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::{ApiError, json_response, loc};
 use super::negotiate::{Negotiated, WireFormat, negotiate};
@@ -116,6 +118,9 @@ fn encode(
 enum BodyFailure {
     TooLarge,
     TimedOut,
+    /// The bytes the server holds for bodies being read or computed on ran out: the body was
+    /// drained, not kept.
+    Overloaded,
     Broken(String),
 }
 
@@ -124,6 +129,7 @@ impl From<BodyFailure> for ApiError {
         match f {
             BodyFailure::TooLarge => ApiError::TooLarge,
             BodyFailure::TimedOut => ApiError::BodyTimeout,
+            BodyFailure::Overloaded => ApiError::Overloaded,
             BodyFailure::Broken(e) => {
                 ApiError::Internal(format!("cannot read the request body: {e}"))
             }
@@ -131,30 +137,29 @@ impl From<BodyFailure> for ApiError {
     }
 }
 
-/// Reads `body` frame by frame, at most `max` bytes, until `deadline`. With `keep` false the
-/// bytes are counted and dropped: draining a refused request's body keeps its connection
-/// usable without holding the body.
+/// Reads `body` frame by frame, at most `max` bytes, until `deadline`. With a `budget` the
+/// bytes are kept, and each frame is charged to the budget as it arrives: a connection that
+/// sent its headers and nothing more holds nothing, whatever length it declared. Without one
+/// (or once the budget runs out, which ends in [`BodyFailure::Overloaded`]) the bytes are
+/// counted and dropped: draining a refused request's body keeps its connection usable without
+/// holding the body. The returned permit holds the kept bytes' share of the budget.
 async fn read_body(
     body: Body,
     max: usize,
     deadline: tokio::time::Instant,
-    keep: bool,
-) -> Result<Bytes, BodyFailure> {
-    // Sized from Content-Length up front: grown by doubling, a 10 MB body was copied over
-    // again and faulted in twice (a tenth of the server's CPU for a 10 MB request). Capped at
-    // `max`, the same bound the body itself has. The reservation is only tried: where the OS
-    // refuses address space up front (strict overcommit), the buffer grows as the bytes come,
-    // as it did before, instead of aborting the process.
-    let capacity = if keep {
-        usize::try_from(body.size_hint().lower()).map_or(max, |n| n.min(max))
-    } else {
-        0
-    };
+    budget: Option<&Arc<Semaphore>>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyFailure> {
+    // Sized from Content-Length once the first bytes arrive: grown by doubling, a 10 MB body
+    // was copied over again and faulted in twice (a tenth of the server's CPU for a 10 MB
+    // request). Capped at `max`, the same bound the body itself has. The reservation is only
+    // tried: where the OS refuses address space up front (strict overcommit), the buffer grows
+    // as the bytes come instead of aborting the process.
+    let capacity = usize::try_from(body.size_hint().lower()).map_or(max, |n| n.min(max));
     let read = async move {
         let mut body = body;
         let mut kept: Vec<u8> = Vec::new();
-        // A failed reservation leaves `kept` empty and growable.
-        let _ = kept.try_reserve_exact(capacity);
+        let mut held: Option<OwnedSemaphorePermit> = None;
+        let mut keeping = budget.is_some();
         let mut total = 0usize;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
@@ -166,28 +171,53 @@ async fn read_body(
                     BodyFailure::Broken(chain(&e))
                 }
             })?;
-            if let Ok(data) = frame.into_data() {
-                total = total.saturating_add(data.len());
-                if total > max {
-                    return Err(BodyFailure::TooLarge);
-                }
-                if keep {
-                    kept.extend_from_slice(&data);
-                }
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            total = total.saturating_add(data.len());
+            if total > max {
+                return Err(BodyFailure::TooLarge);
             }
+            if !keeping {
+                continue;
+            }
+            let charged = u32::try_from(data.len())
+                .ok()
+                .zip(budget)
+                .and_then(|(n, b)| b.clone().try_acquire_many_owned(n).ok());
+            match (charged, held.as_mut()) {
+                (None, _) => {
+                    keeping = false;
+                    kept = Vec::new();
+                    held = None;
+                    continue;
+                }
+                (Some(p), Some(h)) => h.merge(p),
+                (Some(p), None) => held = Some(p),
+            }
+            if kept.capacity() == 0 {
+                // A failed reservation leaves `kept` empty and growable.
+                let _ = kept.try_reserve_exact(capacity);
+            }
+            kept.extend_from_slice(&data);
         }
-        Ok(Bytes::from(kept))
+        if budget.is_some() && !keeping {
+            return Err(BodyFailure::Overloaded);
+        }
+        Ok((Bytes::from(kept), held))
     };
     tokio::time::timeout_at(deadline, read)
         .await
         .unwrap_or(Err(BodyFailure::TimedOut))
 }
 
-/// Admits, reads, validates, computes and encodes one request.
+/// Reads, admits, validates, computes and encodes one request.
 ///
-/// The order bounds memory: admission comes first (a refused request's body is drained, not
-/// kept), so only admitted requests hold a body; JSON is parsed on the blocking thread, so
-/// only running requests hold a parsed body.
+/// Memory stays bounded in this order: the body is read against the gate's byte budget, so
+/// bodies being read or computed on hold at most that much, and a connection that sends
+/// headers and then stalls holds nothing (it used to take an admission slot, so a few idle
+/// sockets kept every computation out); admission comes next; JSON is parsed on the compute
+/// thread, so only running requests hold a parsed body.
 async fn compute_async(
     shared: Shared,
     endpoint: Endpoint,
@@ -197,11 +227,11 @@ async fn compute_async(
 ) -> Result<Response, ApiError> {
     let gate = &shared.gate;
     let deadline = tokio::time::Instant::now() + gate.body_read_timeout;
+    let (bytes, body_permit) =
+        read_body(body, gate.max_body_bytes, deadline, Some(&gate.body_bytes)).await?;
     let Ok(admitted) = gate.admitted.clone().try_acquire_owned() else {
-        read_body(body, gate.max_body_bytes, deadline, false).await?;
         return Err(ApiError::Overloaded);
     };
-    let bytes = read_body(body, gate.max_body_bytes, deadline, true).await?;
     let negotiated = if endpoint == Endpoint::AbstractEval {
         // abstract_eval returns shapes and dtypes only: always plain JSON, Accept ignored.
         Negotiated {
@@ -263,7 +293,7 @@ async fn compute_async(
     let limits = app.inner.decode.limits;
     let compute = move |value: serde_json::Value| {
         // Held until the guest really finishes, even if the client has gone.
-        let _permits = (admitted, running);
+        let _permits = (admitted, running, body_permit);
         compute_blocking(&app, endpoint, &value, negotiated, run_id)
     };
     let computed = if bytes.len() <= INLINE_BODY_BYTES && on_a_multi_threaded_runtime() {

@@ -264,10 +264,12 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Admission control for computations: `admitted` counts running plus waiting requests,
-/// `running` the ones computing. A request is admitted before its body is read, so at most
-/// `max_concurrency + max_queued` bodies are held at once.
+/// `running` the ones computing, and `body_bytes` the bytes of bodies being read or computed
+/// on: `max_concurrency + max_queued` bodies of the largest size, the memory the admission
+/// slots bounded when requests were admitted before their bodies were read.
 #[derive(Clone)]
 struct Gate {
+    body_bytes: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
     running: Arc<Semaphore>,
     max_body_bytes: usize,
@@ -285,7 +287,13 @@ struct Shared {
 /// and the body limit and tracing layers.
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let running = limits.max_concurrency.max(1);
+    let slots = running.saturating_add(limits.max_queued);
     let gate = Gate {
+        body_bytes: Arc::new(Semaphore::new(
+            slots
+                .saturating_mul(limits.max_body_bytes)
+                .min(Semaphore::MAX_PERMITS),
+        )),
         admitted: Arc::new(Semaphore::new(running.saturating_add(limits.max_queued))),
         running: Arc::new(Semaphore::new(running)),
         max_body_bytes: limits.max_body_bytes,
