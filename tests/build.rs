@@ -61,6 +61,12 @@ fn main() {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     println!("cargo:rerun-if-changed={}", guests_dir.display());
+    // The library most test guests share: a change to it must rebuild them, or the tests run
+    // against stale components.
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("sine-square").display()
+    );
     println!(
         "cargo:rerun-if-changed={}",
         workspace.join("Cargo.lock").display()

@@ -193,7 +193,8 @@ impl EngineArgs {
 }
 
 /// Runs the CLI with `args` (including the program name), writing to `stdout` and `stderr`.
-/// Returns the process exit code: 0 on success, 1 on failure, 2 on bad usage.
+/// Returns the process exit code: 0 on success, 1 on failure, 2 on bad usage, 3 when `check`
+/// could test nothing.
 pub fn run(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     stdout: &mut dyn Write,
