@@ -69,7 +69,18 @@ pub fn parse(path: &str) -> Result<Vec<Segment>, PathError> {
             }
             Some('[') => {
                 chars.next();
-                let digits: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                let mut digits = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        closed = true;
+                        break;
+                    }
+                    digits.push(c);
+                }
+                if !closed {
+                    return Err(err("a `[` without its closing `]`"));
+                }
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(err("a list index must be `[` digits `]`"));
                 }
@@ -223,6 +234,21 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
+        // Each refusal says why.
+        for (bad, reason) in [
+            ("a.[1", "a `[` without its closing `]`"),
+            ("[3", "a `[` without its closing `]`"),
+            ("a.{k}.[2", "a `[` without its closing `]`"),
+            ("a.[+1]", "a list index must be `[` digits `]`"),
+            ("a.[1x]", "a list index must be `[` digits `]`"),
+            ("a.{k", "a `{` without its closing `}`"),
+        ] {
+            assert_eq!(parse(bad).map_err(|e| e.reason), Err(reason), "{bad:?}");
+        }
+        assert_eq!(
+            parse("a.[12]").map_err(|e| e.reason),
+            Ok(vec![Segment::Field("a".into()), Segment::Index(12)])
+        );
     }
 
     #[test]

@@ -421,6 +421,14 @@ mod tests {
     }
 
     #[test]
+    fn stack_refuses_parts_of_different_shapes_even_of_one_size() {
+        let z = |shape: Vec<usize>| Tensor::zeros(DType::Float64, shape).expect("small");
+        assert!(Tensor::stack(&[z(vec![2, 3]), z(vec![3, 2])]).is_err());
+        assert!(Tensor::stack(&[z(vec![6]), z(vec![2, 3])]).is_err());
+        assert!(Tensor::stack(&[]).is_err());
+    }
+
+    #[test]
     fn repeat_equals_stacking_copies() {
         let t = Tensor::new(vec![2], Data::Int64(vec![3, 4])).expect("valid");
         let r = t.repeat(3).expect("repeat");

@@ -476,5 +476,15 @@ fn main() -> anyhow::Result<()> {
     if total == 0 {
         bail!("no responses at all");
     }
+    // A server answering everything with 503 would pass the checks above: every kind of
+    // request must also have met its real answer.
+    let names: std::collections::BTreeSet<&str> = st.by_status.keys().map(|(n, _)| *n).collect();
+    let only_busy: Vec<&str> = names
+        .into_iter()
+        .filter(|n| !st.by_status.keys().any(|(m, s)| m == n && *s != 503))
+        .collect();
+    if !only_busy.is_empty() {
+        bail!("only 503s for: {}", only_busy.join(", "));
+    }
     Ok(())
 }

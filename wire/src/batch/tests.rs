@@ -190,3 +190,34 @@ fn flatten_then_restore_is_the_identity_and_checks_leading_axes() {
     assert!(flatten_batch(bad.clone(), &[2, 3]).is_err());
     assert!(restore_batch(bad, &[2, 2]).is_err());
 }
+
+/// Limits are inclusive: exactly `max_batch` vectors and exactly `max_vector_bytes` pass, one
+/// more does not.
+#[test]
+fn limits_admit_exactly_their_value() {
+    let at = |max_batch: usize, max_vector_bytes: u64| Limits {
+        max_batch,
+        max_vector_bytes,
+    };
+    let fit = plan(&[4, 3], DType::Float64, &actual(&[3]), &at(4, u64::MAX)).expect("K = 4");
+    assert_eq!(fit.count(), 4);
+    assert!(plan(&[4, 3], DType::Float64, &actual(&[3]), &at(3, u64::MAX)).is_err());
+    // [4, 1] broadcast to [4, 4] float64: 128 bytes.
+    assert!(plan(&[4, 1], DType::Float64, &actual(&[4]), &at(4096, 128)).is_ok());
+    assert!(plan(&[4, 1], DType::Float64, &actual(&[4]), &at(4096, 127)).is_err());
+}
+
+/// Batch shapes must be equal, not merely of equal size or rank.
+#[test]
+fn batch_shapes_with_the_same_size_or_rank_still_disagree() {
+    for (a, b) in [(&[2, 3][..], &[3, 2][..]), (&[6][..], &[2, 3][..])] {
+        let errs = common_batch([("a", a), ("b", b)]).expect_err("different batch shapes");
+        assert_eq!(errs.len(), 1, "{a:?} vs {b:?}");
+        assert_eq!(errs[0].key.as_deref(), Some("b"));
+        assert!(errs[0].msg.contains("must share their leading batch axes"));
+    }
+    assert_eq!(
+        common_batch([("a", &[2, 3][..]), ("b", &[][..]), ("c", &[2, 3][..])]),
+        Ok(vec![2, 3])
+    );
+}
