@@ -71,8 +71,7 @@ pub fn python_tokens(bytes: &[u8]) -> Cow<'_, [u8]> {
                 // An integer literal beyond 64 bits: Python keeps it exact and numpy makes it
                 // an object array, which serde_json's f64 would hide. A marker keeps it
                 // non-numeric.
-                if token.iter().all(|b| b.is_ascii_digit() || *b == b'-')
-                    && token.iter().any(u8::is_ascii_digit)
+                if is_integer_literal(token)
                     && std::str::from_utf8(token)
                         .is_ok_and(|t| t.parse::<i64>().is_err() && t.parse::<u64>().is_err())
                 {
@@ -114,6 +113,17 @@ pub fn python_tokens(bytes: &[u8]) -> Cow<'_, [u8]> {
             buf.extend_from_slice(&bytes[copied.min(bytes.len())..]);
             Cow::Owned(buf)
         }
+    }
+}
+
+/// A JSON integer literal, `-?(0|[1-9][0-9]*)`. Only these become big-integer markers: a
+/// token such as `1-2` is malformed JSON and must stay malformed.
+fn is_integer_literal(token: &[u8]) -> bool {
+    let digits = token.strip_prefix(b"-").unwrap_or(token);
+    match digits {
+        [] => false,
+        [b'0', rest @ ..] => rest.is_empty(),
+        _ => digits.iter().all(u8::is_ascii_digit),
     }
 }
 
@@ -187,5 +197,21 @@ mod tests {
     fn malformed_json_stays_malformed() {
         assert!(serde_json::from_str::<Value>(&rewrite("{\"x\": NaNa}")).is_err());
         assert!(serde_json::from_str::<Value>(&rewrite("[Infinity")).is_err());
+        // Digits and dashes that are no integer literal are not big integers either: they
+        // used to become marker strings and turn invalid JSON valid.
+        for bad in [
+            "{\"x\": 1-2}",
+            "[12-3]",
+            "[--5]",
+            "[-]",
+            "[0123456789012345678901234]",
+            "{\"inputs\": {}, 12-3: 4}",
+        ] {
+            assert!(
+                serde_json::from_str::<Value>(&rewrite(bad)).is_err(),
+                "{bad} became {}",
+                rewrite(bad)
+            );
+        }
     }
 }
