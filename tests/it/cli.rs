@@ -107,6 +107,25 @@ fn run_reports_an_invalid_request_as_422() {
 }
 
 #[test]
+fn lz4_without_base64_output_is_refused_not_ignored() {
+    let payload = r#"{"inputs": {"x": 0.5, "y": 1.0}}"#;
+    let (code, out, err) = cli(&["run", EXAMPLE_ROSENBROCK, "apply", payload, "--lz4"]);
+    assert_eq!(code, 1, "stdout: {out}");
+    assert!(err.contains("needs --output-format json+base64"), "{err}");
+    let (code, out, err) = cli(&[
+        "run",
+        EXAMPLE_ROSENBROCK,
+        "apply",
+        payload,
+        "--lz4",
+        "--output-format",
+        "json+base64",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("lz4"), "{out}");
+}
+
+#[test]
 fn bad_usage_exits_2() {
     let (code, _, err) = cli(&["frobnicate"]);
     assert_eq!(code, 2, "{err}");

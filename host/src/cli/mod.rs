@@ -61,11 +61,11 @@ struct WireArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::codec::DecodeLimits::default().max_path_bytes, env = "TESSERACT_WASM_MAX_PATH_LENGTH", help_heading = "Request limits")]
     max_path_length: usize,
 
-    /// Deepest nesting of an HTTP request body's JSON (1 to 128)
+    /// Deepest nesting of a request body's JSON (1 to 128)
     #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_json_depth, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=crate::codec::MAX_JSON_DEPTH as u64), env = "TESSERACT_WASM_MAX_JSON_DEPTH", help_heading = "Request limits")]
     max_json_depth: usize,
 
-    /// Most JSON values (numbers, strings, lists, objects) in an HTTP request body
+    /// Most JSON values (numbers, strings, lists, objects) in a request body
     ///
     /// Large arrays belong in base64, as tesseract-core's clients send them.
     #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_json_values, env = "TESSERACT_WASM_MAX_JSON_VALUES", help_heading = "Request limits")]
@@ -126,7 +126,7 @@ struct EngineArgs {
     )]
     loop_parallelism: Option<usize>,
 
-    /// Directory of precompiled components [default: ~/.cache/tesseract-wasm]
+    /// Directory of precompiled components [default: $XDG_CACHE_HOME/tesseract-wasm, else ~/.cache/tesseract-wasm]
     ///
     /// A component is compiled once per engine configuration and loaded from here after.
     #[arg(

@@ -40,7 +40,7 @@ pub struct Run {
     )]
     output_format: String,
 
-    /// Compress base64 arrays with lz4
+    /// Compress base64 arrays with lz4 (with --output-format json+base64)
     #[arg(long)]
     lz4: bool,
 
@@ -87,6 +87,9 @@ impl Run {
             "json+base64" => OutputFormat::JsonBase64,
             other => bail!("unsupported output format {other:?}: use json or json+base64"),
         };
+        if self.lz4 && output != OutputFormat::JsonBase64 {
+            bail!("--lz4 compresses base64 arrays: it needs --output-format json+base64");
+        }
         let text = read_payload(&self.payload)?;
         let limits = self.wire.limits();
         // The parse `serve` runs on a request body: a deep or huge payload would otherwise

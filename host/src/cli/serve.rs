@@ -133,8 +133,9 @@ pub struct Serve {
 
     /// Computations running at once [default: number of cores]
     ///
-    /// Each runs on its own thread, so /health answers however long they take. A looped
-    /// batch counts once here and fans out to --loop-parallelism instances.
+    /// A long one moves off the server's async workers within one 10 ms epoch tick, so /health
+    /// answers however long it takes. A looped batch counts once here and fans out to
+    /// --loop-parallelism instances.
     #[arg(
         long,
         value_name = "N",
