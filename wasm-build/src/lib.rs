@@ -36,6 +36,8 @@ pub enum BuildError {
     MissingTarget,
     #[error("no Cargo.toml in {}: pass the directory of a guest crate", .0.display())]
     NoManifest(PathBuf),
+    #[error("no such directory: {}", .0.display())]
+    NoDirectory(PathBuf),
     #[error("cannot run cargo")]
     Spawn(#[source] std::io::Error),
     #[error("cargo build failed ({status}); see the compiler output above")]
@@ -63,11 +65,20 @@ pub struct Build {
 }
 
 impl Build {
-    /// Builds the crate (or workspace) whose `Cargo.toml` is in `dir`.
+    /// Builds the crate (or workspace) whose `Cargo.toml` is in `dir`; `dir` may also be that
+    /// `Cargo.toml` itself.
     ///
     /// # Errors
-    /// [`BuildError::NoManifest`] when `dir` has no `Cargo.toml`.
+    /// [`BuildError::NoDirectory`] when `dir` does not exist, [`BuildError::NoManifest`] when it
+    /// has no `Cargo.toml`.
     pub fn new(dir: &Path) -> Result<Build, BuildError> {
+        if dir.file_name().is_some_and(|n| n == "Cargo.toml") && dir.is_file() {
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            return Build::new(parent.unwrap_or(Path::new(".")));
+        }
+        if !dir.exists() {
+            return Err(BuildError::NoDirectory(dir.to_path_buf()));
+        }
         let manifest_path = dir.join("Cargo.toml");
         if !manifest_path.is_file() {
             return Err(BuildError::NoManifest(dir.to_path_buf()));
@@ -256,5 +267,21 @@ mod tests {
         );
         let rlib = r#"{"reason":"compiler-artifact","package_id":"x#y@1","target":{"kind":["lib"],"name":"y"},"filenames":["/t/liby.rlib"]}"#;
         assert_eq!(parse_artifact(rlib), None);
+    }
+
+    #[test]
+    fn a_crate_is_named_by_its_directory_or_its_manifest() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let by_dir = Build::new(root).expect("this crate's directory");
+        let by_manifest = Build::new(&root.join("Cargo.toml")).expect("its Cargo.toml");
+        assert_eq!(by_dir.manifest_path, by_manifest.manifest_path);
+        assert!(matches!(
+            Build::new(&root.join("no-such-dir")),
+            Err(BuildError::NoDirectory(_))
+        ));
+        assert!(matches!(
+            Build::new(&root.join("src")),
+            Err(BuildError::NoManifest(_))
+        ));
     }
 }
