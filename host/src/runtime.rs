@@ -334,8 +334,9 @@ impl Runtime {
         Ok(derive::basis(slots)?)
     }
 
-    /// A derived jacobian is a result like a native one: refused before any basis vector is
-    /// built when its blocks would pass `--max-result-size`.
+    /// A derived jacobian is a result like a native one: refused when its blocks would pass
+    /// `--max-result-size`, before any basis vector is built when the output sizes are known
+    /// (for a forward-only component, once the products are back and before assembly).
     fn check_jacobian_size(&self, n_in: usize, n_out: usize) -> Result<(), CallError> {
         let bytes = (n_in as u64).saturating_mul(n_out as u64).saturating_mul(8);
         let cap = self.component.limits().max_result_bytes;
@@ -377,6 +378,10 @@ impl Runtime {
         let products = self
             .batched_jvp(inputs, jac_inputs, jac_outputs, &tangents, k)?
             .value;
+        // A forward-only component's output sizes are known only now; the blocks are
+        // assembled in float64, so they are held to the result limit before that.
+        let n_out = products.values().map(Tensor::len).sum::<usize>() / k.max(1);
+        self.check_jacobian_size(k, n_out)?;
         Ok(derive::jacobian_from_forward(
             &in_slots,
             jac_outputs,

@@ -236,10 +236,12 @@ pub fn conform(t: Tensor, spec: &ArraySpec) -> Result<Tensor, ArrayError> {
     })
 }
 
-/// Decodes one array and fits it to a declared array (see [`conform`]).
+/// Decodes one array and fits it to a declared array (see [`conform`]). Broadcasting to a
+/// larger declared shape makes a new array, so it is charged to the request's limits first:
+/// `[0]` sent for a declared `(1024, 1024)` would otherwise turn 3 bytes into 8 MiB.
 ///
 /// # Errors
-/// Any decode, shape or cast error.
+/// Any decode, shape or cast error, or a broadcast the request's limits do not allow.
 pub fn decode_for_spec(
     value: &Value,
     spec: &ArraySpec,
@@ -250,7 +252,12 @@ pub fn decode_for_spec(
     {
         encoded_fits_spec(map, spec)?;
     }
-    conform(codec::decode_array(value, opts)?, spec)
+    let t = codec::decode_array(value, opts)?;
+    let target = check_shape(&spec.shape, t.shape())?;
+    if target != t.shape() {
+        opts.charge_allocation(&target, spec.dtype)?;
+    }
+    conform(t, spec)
 }
 
 /// tesseract-core types an encoded array's `shape` and `dtype` from the declared array (the

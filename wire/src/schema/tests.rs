@@ -393,6 +393,25 @@ fn check_shape_and_helpers() {
         t(vec![2], vec![7.0f64, 7.0])
     );
     assert!(decode_for_spec(&json!([1, 2, 3]), &spec, &opts).is_err());
+    // A broadcast to the declared shape counts against the request's elements like a decoded
+    // array: one element sent, 1000 made.
+    let wide = ArraySpec {
+        shape: ranked(&[Some(1000)]),
+        ..spec.clone()
+    };
+    let budget = |max| DecodeOptions {
+        limits: crate::codec::DecodeLimits {
+            max_request_elements: max,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = decode_for_spec(&json!([7]), &wide, &budget(1000)).expect_err("1 sent + 1000 made");
+    assert!(err.msg.contains("--max-request-elements"), "{}", err.msg);
+    assert_eq!(
+        decode_for_spec(&json!([7]), &wide, &budget(1001)).map(|t| t.len()),
+        Ok(1000)
+    );
     assert_eq!(
         conform(Tensor::scalar(1i64), &spec).expect_err("rank").kind,
         codec::ARRAY_DIMENSIONALITY_MISMATCH
