@@ -11,7 +11,7 @@ use tesseract_wasm_tests::{
 };
 
 /// Runs `check` on `path` with `args`; returns (exit code, stdout, stderr).
-fn check(path: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn check(path: &str, args: &[&str]) -> (i32, String, String) {
     let cache = tempfile::tempdir().expect("a temporary cache directory");
     let cache = cache.path().to_str().expect("UTF-8 temp path").to_owned();
     let argv: Vec<String> = ["tesseract-wasm", "check", path, "--cache-dir", &cache]

@@ -7,19 +7,10 @@
 use serde_json::{Value, json};
 use tesseract_wasm_tests::REFUSES_GENERATED_INPUTS;
 
-/// Runs `check` on `path` with `args` through the CLI entry; returns (exit code, stdout).
+/// Runs `check` on `path` with `args` through the CLI entry (`crate::check::check`); returns
+/// (exit code, stdout) and asserts nothing went to stderr.
 fn check(path: &str, args: &[&str]) -> (i32, String) {
-    let cache = tempfile::tempdir().expect("a temporary cache directory");
-    let cache = cache.path().to_str().expect("UTF-8 temp path").to_owned();
-    let argv: Vec<String> = ["tesseract-wasm", "check", path, "--cache-dir", &cache]
-        .into_iter()
-        .chain(args.iter().copied())
-        .map(str::to_owned)
-        .collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = tesseract_wasm::cli::run(argv, &mut out, &mut err);
-    let out = String::from_utf8(out).expect("UTF-8 stdout");
-    let err = String::from_utf8(err).expect("UTF-8 stderr");
+    let (code, out, err) = crate::check::check(path, args);
     assert!(err.is_empty(), "check wrote to stderr: {err}");
     (code, out)
 }

@@ -137,17 +137,17 @@ impl From<BodyFailure> for ApiError {
     }
 }
 
-/// Reads `body` frame by frame, at most `max` bytes, until `deadline`. With a `budget` the
-/// bytes are kept, and each frame is charged to the budget as it arrives: a connection that
-/// sent its headers and nothing more holds nothing, whatever length it declared. Without one
-/// (or once the budget runs out, which ends in [`BodyFailure::Overloaded`]) the bytes are
-/// counted and dropped: draining a refused request's body keeps its connection usable without
-/// holding the body. The returned permit holds the kept bytes' share of the budget.
+/// Reads `body` frame by frame, at most `max` bytes, until `deadline`, keeping the bytes and
+/// charging each frame to `budget` as it arrives: a connection that sent its headers and
+/// nothing more holds nothing, whatever length it declared. Once the budget runs out the rest
+/// is counted and dropped, and the read ends in [`BodyFailure::Overloaded`]: draining the
+/// refused body keeps its connection usable without holding it. The returned permit holds the
+/// kept bytes' share of the budget.
 async fn read_body(
     body: Body,
     max: usize,
     deadline: tokio::time::Instant,
-    budget: Option<&Arc<Semaphore>>,
+    budget: &Arc<Semaphore>,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyFailure> {
     // Sized from Content-Length once the first bytes arrive: grown by doubling, a 10 MB body
     // was copied over again and faulted in twice (a tenth of the server's CPU for a 10 MB
@@ -159,7 +159,7 @@ async fn read_body(
         let mut body = body;
         let mut kept: Vec<u8> = Vec::new();
         let mut held: Option<OwnedSemaphorePermit> = None;
-        let mut keeping = budget.is_some();
+        let mut keeping = true;
         let mut total = 0usize;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
@@ -183,8 +183,7 @@ async fn read_body(
             }
             let charged = u32::try_from(data.len())
                 .ok()
-                .zip(budget)
-                .and_then(|(n, b)| b.clone().try_acquire_many_owned(n).ok());
+                .and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
             match (charged, held.as_mut()) {
                 (None, _) => {
                     keeping = false;
@@ -201,7 +200,7 @@ async fn read_body(
             }
             kept.extend_from_slice(&data);
         }
-        if budget.is_some() && !keeping {
+        if !keeping {
             return Err(BodyFailure::Overloaded);
         }
         Ok((Bytes::from(kept), held))
@@ -228,7 +227,7 @@ async fn compute_async(
     let gate = &shared.gate;
     let deadline = tokio::time::Instant::now() + gate.body_read_timeout;
     let (bytes, body_permit) =
-        read_body(body, gate.max_body_bytes, deadline, Some(&gate.body_bytes)).await?;
+        read_body(body, gate.max_body_bytes, deadline, &gate.body_bytes).await?;
     let Ok(admitted) = gate.admitted.clone().try_acquire_owned() else {
         return Err(ApiError::Overloaded);
     };
