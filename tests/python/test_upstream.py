@@ -964,6 +964,7 @@ def _check_non_finite_422(c: Case, up: Reply, ours: Reply, pair: Pair) -> None:
     assert ours.status == 422, ours.summary()
     for d in ours.json["detail"]:
         assert d["loc"][:2] == ["body", "inputs"], d
+    assert "\\u0000" not in ours.text and "\x00" not in ours.text, ours.summary()
 
 
 def _check_64_bit_integers(c: Case, up: Reply, ours: Reply, pair: Pair) -> None:
@@ -984,7 +985,7 @@ INTENDED_DIFFERENCES: dict[str, Intended] = {
     "non-finite-in-422-input": Intended(
         "A 422 echoes the offending input; when that input holds NaN or Infinity, upstream's "
         "JSON encoder refuses it and the client gets a bare 500. We answer the 422 (the "
-        "non-finite value is shown as a marker string).",
+        "non-finite value is shown as null, as answers write it).",
         _check_non_finite_422,
     ),
     "integers-are-64-bit": Intended(

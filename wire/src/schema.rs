@@ -73,6 +73,7 @@ pub struct ValidationError {
     /// The human-readable message, pydantic's or tesseract-core's wording.
     pub msg: String,
     /// The offending value (for `missing`, the object the field is missing from).
+    #[serde(serialize_with = "codec::serialize_echo")]
     pub input: Value,
     /// Structured details (`{"actual_dims": 2, ...}`); omitted from JSON when `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -420,8 +421,11 @@ fn plain_value(ty: PlainType, value: &Value) -> Result<Plain, PlainError> {
                 .map(Plain::Float)
                 .ok_or(("float_type", "Input should be a valid number")),
         },
+        // A marker stands for a Python number token (`NaN`, a big integer), which upstream
+        // refuses as a string.
         PlainType::Str => value
             .as_str()
+            .filter(|s| !codec::is_marker(s))
             .map(|s| Plain::Text(s.to_owned()))
             .ok_or(("string_type", "Input should be a valid string")),
         PlainType::Other => Ok(Plain::Json(value.to_string())),

@@ -10,6 +10,9 @@
 
 use std::borrow::Cow;
 
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
 const NAN: &str = "\u{0}NaN";
 const INF: &str = "\u{0}Infinity";
 const NEG_INF: &str = "\u{0}-Infinity";
@@ -21,6 +24,36 @@ pub fn marker_value(s: &str) -> Option<f64> {
         INF => Some(f64::INFINITY),
         NEG_INF => Some(f64::NEG_INFINITY),
         _ => None,
+    }
+}
+
+/// Whether `s` is a marker [`python_tokens`] made: a non-finite float or a big integer.
+pub fn is_marker(s: &str) -> bool {
+    marker_value(s).is_some()
+        || s.strip_prefix('\u{0}')
+            .is_some_and(|t| is_integer_literal(t.as_bytes()))
+}
+
+/// Serializes a request value for an error's echo, markers back as numbers: a non-finite
+/// float as `null`, as answers write it (upstream's encoder refuses it and answers 500), and a
+/// big integer as the nearest float.
+pub fn serialize_echo<S: Serializer>(value: &Value, serializer: S) -> Result<S::Ok, S::Error> {
+    Echo(value).serialize(serializer)
+}
+
+struct Echo<'a>(&'a Value);
+
+impl Serialize for Echo<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::String(s) if is_marker(s) => match marker_value(s) {
+                Some(_) => serializer.serialize_unit(),
+                None => serializer.serialize_f64(s[1..].parse().unwrap_or(f64::NAN)),
+            },
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Echo)),
+            Value::Object(map) => serializer.collect_map(map.iter().map(|(k, v)| (k, Echo(v)))),
+            other => other.serialize(serializer),
+        }
     }
 }
 

@@ -718,3 +718,36 @@ fn errors_serialize_as_fastapi_detail() {
          body.inputs.zzz: Extra inputs are not permitted"
     );
 }
+
+#[test]
+fn python_number_tokens_are_not_strings() {
+    // Both tokens reach the validator as marker strings (see `codec::python_tokens`); upstream
+    // reads them as numbers, which a string field refuses.
+    for token in ["NaN", "-Infinity", "123456789012345678901234567890"] {
+        let body =
+            format!(r#"{{"flag": true, "n": 1, "r": {token}, "tag": {token}, "cfg": {{}}}}"#);
+        let inputs: Value =
+            serde_json::from_slice(&crate::codec::python_tokens(body.as_bytes())).expect("json");
+        let errs = errors(&plain_info(), inputs);
+        let tag: Vec<_> = errs.iter().filter(|e| e.loc == loc(&["tag"])).collect();
+        assert_eq!(tag.len(), 1, "{token}: {errs:?}");
+        assert_eq!(tag[0].kind, "string_type", "{token}");
+    }
+    let inputs = json!({"flag": true, "n": 1, "r": 1, "tag": "\u{0}", "cfg": {}});
+    assert!(
+        validate(&plain_info(), inputs).is_ok(),
+        "a lone NUL is no marker"
+    );
+}
+
+#[test]
+fn error_echoes_write_python_numbers_as_upstream_does() {
+    let body = br#"{"flag": true, "n": 1, "r": 1, "tag": [NaN, -Infinity, 123456789012345678901234567890, "\u0000x"], "cfg": {}}"#;
+    let inputs: Value = serde_json::from_slice(&crate::codec::python_tokens(body)).expect("json");
+    let errs = errors(&plain_info(), inputs);
+    let detail = ValidationErrors(errs).to_detail();
+    assert_eq!(
+        detail["detail"][0]["input"],
+        json!([null, null, 1.2345678901234568e29, "\u{0}x"])
+    );
+}
