@@ -12,6 +12,7 @@ use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::body_buffer::BodyBuffer;
 use super::error::{ApiError, json_response, loc};
 use super::negotiate::{Negotiated, WireFormat, negotiate};
 use super::{AppState, BATCH_SIZE_HEADER, ROUTE_HEADER, Shared, binref, body};
@@ -137,29 +138,22 @@ impl From<BodyFailure> for ApiError {
     }
 }
 
-/// Reads `body` frame by frame, at most `max` bytes, until `deadline`, keeping the bytes and
-/// charging each frame to `budget` as it arrives: a connection that sent its headers and
-/// nothing more holds nothing, whatever length it declared. Once the budget runs out the rest
-/// is counted and dropped, and the read ends in [`BodyFailure::Overloaded`]: draining the
-/// refused body keeps its connection usable without holding it. The returned permit holds the
-/// kept bytes' share of the budget.
+/// Reads `body` frame by frame, at most `max` bytes, until `deadline`, keeping the bytes in a
+/// [`BodyBuffer`] charged to `budget`: a connection that sent its headers and nothing more
+/// holds nothing, whatever length it declared. Once the budget runs out the rest is counted
+/// and dropped, and the read ends in [`BodyFailure::Overloaded`]: draining the refused body
+/// keeps its connection usable without holding it. The returned permit holds the kept bytes'
+/// share of the budget.
 async fn read_body(
     body: Body,
     max: usize,
     deadline: tokio::time::Instant,
     budget: &Arc<Semaphore>,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyFailure> {
-    // Sized from Content-Length once the first bytes arrive: grown by doubling, a 10 MB body
-    // was copied over again and faulted in twice (a tenth of the server's CPU for a 10 MB
-    // request). Capped at `max`, the same bound the body itself has. The reservation is only
-    // tried: where the OS refuses address space up front (strict overcommit), the buffer grows
-    // as the bytes come instead of aborting the process.
-    let capacity = usize::try_from(body.size_hint().lower()).map_or(max, |n| n.min(max));
+    let declared = usize::try_from(body.size_hint().lower()).map_or(max, |n| n.min(max));
     let read = async move {
         let mut body = body;
-        let mut kept: Vec<u8> = Vec::new();
-        let mut held: Option<OwnedSemaphorePermit> = None;
-        let mut keeping = true;
+        let mut kept = Some(BodyBuffer::new(declared));
         let mut total = 0usize;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
@@ -178,32 +172,14 @@ async fn read_body(
             if total > max {
                 return Err(BodyFailure::TooLarge);
             }
-            if !keeping {
-                continue;
+            if let Some(buffer) = kept.as_mut()
+                && buffer.push(&data, budget).is_err()
+            {
+                kept = None;
             }
-            let charged = u32::try_from(data.len())
-                .ok()
-                .and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
-            match (charged, held.as_mut()) {
-                (None, _) => {
-                    keeping = false;
-                    kept = Vec::new();
-                    held = None;
-                    continue;
-                }
-                (Some(p), Some(h)) => h.merge(p),
-                (Some(p), None) => held = Some(p),
-            }
-            if kept.capacity() == 0 {
-                // A failed reservation leaves `kept` empty and growable.
-                let _ = kept.try_reserve_exact(capacity);
-            }
-            kept.extend_from_slice(&data);
         }
-        if !keeping {
-            return Err(BodyFailure::Overloaded);
-        }
-        Ok((Bytes::from(kept), held))
+        let (bytes, permit) = kept.ok_or(BodyFailure::Overloaded)?.finish();
+        Ok((Bytes::from(bytes), permit))
     };
     tokio::time::timeout_at(deadline, read)
         .await

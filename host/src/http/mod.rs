@@ -41,6 +41,7 @@
 
 mod binref;
 mod body;
+mod body_buffer;
 mod docs;
 mod error;
 mod handlers;
