@@ -4,10 +4,13 @@
 //! - `codec/*`: decoding a request's arrays (base64 and nested JSON lists) and encoding an
 //!   answer's, through the host's own codec;
 //! - `validate/*`: tesseract-core's input validation of a whole steady-state request body;
-//! - `instantiate/*`: a fresh store and instance per call, which every call pays.
-//!
-//! The LU kernel's own speed, in wasm and natively, is `tesseract-wasm-bench lu` (it has to
-//! run inside the guest, which criterion cannot time).
+//! - `instantiate/*`: a fresh store and instance per call, which every call pays;
+//! - `lu/*`: the LU of steady-state's Jacobian (n = 64, 256), natively through criterion's own
+//!   clock, and inside the wasm sandbox on the server's engine settings. A host-side clock
+//!   around a guest call would add instantiation and the call boundary, so the wasm variant
+//!   uses `iter_custom` and reports the time the guest measured around the kernel (median per
+//!   factorisation over the batch, times the batch). `tesseract-wasm-bench lu` shows the same
+//!   kernel under relaxed engine settings.
 //!
 //! `cargo bench -p tesseract-wasm-bench --bench micro`
 
@@ -144,5 +147,31 @@ fn instantiate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, validate, instantiate);
+fn lu(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let kernel = tesseract_wasm_bench::lu::build_kernel(&root)
+        .and_then(|wasm| tesseract_wasm_bench::lu::WasmKernel::server(&wasm))
+        .unwrap_or_else(|e| panic!("the lu_kernel guest: {e:#}"));
+    let mut g = c.benchmark_group("lu");
+    for n in [64usize, 256] {
+        // 2n³/3 flops per factorisation: criterion's throughput then reads as GFLOP/s (×1e9).
+        g.throughput(Throughput::Elements((2 * n * n * n / 3) as u64));
+        let native = example_steady_state::LuKernel::new(n);
+        g.bench_function(format!("native n={n}"), |b| {
+            b.iter(|| black_box(&native).factor())
+        });
+        g.bench_function(format!("wasm n={n}"), |b| {
+            b.iter_custom(|iters| {
+                let reps = usize::try_from(iters).unwrap_or(usize::MAX);
+                let secs = kernel
+                    .seconds(n, reps)
+                    .unwrap_or_else(|e| panic!("lu_kernel in wasm: {e:#}"));
+                std::time::Duration::from_secs_f64(secs * iters as f64)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, validate, instantiate, lu);
 criterion_main!(benches);
