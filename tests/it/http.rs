@@ -625,16 +625,23 @@ fn keep_alive_survives_errors_and_health_answers_during_a_slow_request() {
     });
     std::thread::sleep(Duration::from_millis(300));
 
-    // ...while /health answers at once, on a fresh connection and on the kept-alive one.
+    // ...while /health answers at once, on a fresh connection and on the kept-alive one. The
+    // best of three: this binary's other tests load the machine, and one unlucky schedule is
+    // not what is tested; waiting behind the slow request would make all three take seconds.
     let mut fresh = connect(addr);
     for conn in [&mut fresh, &mut conn] {
-        let started = Instant::now();
-        let (status, body) = exchange(conn, "GET", "/health", "null");
-        let elapsed = started.elapsed();
-        assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+        let fastest = (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let (status, body) = exchange(conn, "GET", "/health", "null");
+                assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+                started.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
         assert!(
-            elapsed < Duration::from_millis(50),
-            "/health took {elapsed:?} during a slow request"
+            fastest < Duration::from_millis(50),
+            "/health took {fastest:?} at best during a slow request"
         );
     }
 
