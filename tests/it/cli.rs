@@ -202,3 +202,24 @@ fn run_refuses_a_payload_past_the_json_limits() {
     assert_eq!(code, 1, "stdout: {out}");
     assert!(err.contains("--max-json-values"), "{err}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    // `inspect | head -1`, with the shipped binary: the writes after head exits fail with
+    // EPIPE (Rust ignores SIGPIPE), which is the reader's choice, not an error to report.
+    use std::process::{Command, Stdio};
+    let cache = tempfile::tempdir().expect("a temporary cache directory");
+    let mut child = Command::new(tesseract_wasm_tests::server_binary())
+        .args(["inspect", EXAMPLE_STEADY_STATE, "--cache-dir"])
+        .arg(cache.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tesseract-wasm");
+    // Closed before the component is even compiled (a fresh cache), so every write fails.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}

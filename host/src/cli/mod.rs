@@ -223,9 +223,18 @@ pub fn run(
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`inspect | head`): it has what it wanted, as with any Unix
+        // filter, so stop quietly.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let _ = writeln!(stderr, "tesseract-wasm: {e:#}");
             1
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
