@@ -17,6 +17,8 @@ pub struct Overhead {
     /// Requests per second with `connections` closed-loop clients.
     pub throughput: [f64; 2],
     pub connections: usize,
+    /// The `--max-queue` (b) was started with, reported beside the throughput.
+    pub max_queue: usize,
     pub samples: [usize; 2],
 }
 
@@ -41,7 +43,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Overhead> {
     let plan = &ctx.plan;
     // Queue room for every connection: tesseract-wasm answers 503 past its queue (upstream's
     // uvicorn queues without limit), and the throughput run counts only 200s.
-    let queue = (plan.connections * 2).to_string();
+    let max_queue = plan.connections * 2;
+    let queue = max_queue.to_string();
     let wasm = ctx
         .wasm_spec(
             "wasm-rosenbrock",
@@ -102,6 +105,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Overhead> {
         p99: [percentile(&lat[0], 99.0), percentile(&lat[1], 99.0)],
         throughput: [0, 1].map(|i| done[i] as f64 / elapsed[i].as_secs_f64()),
         connections: plan.connections,
+        max_queue,
         samples: [lat[0].len(), lat[1].len()],
     };
     println!(
