@@ -294,7 +294,8 @@ pub fn markdown(r: &Results, verdicts: &[Verdict], meta: &Meta<'_>) -> String {
          looped fallback (`--ignore-batched-exports`); (d) one batched request served by the batched \
          export; (e) the native build of the same crate, in-process, same batched API. Requests carry \
          base64 arrays and ask for `json+base64` answers. Every contender's answer is checked against \
-         (e) before timing (largest difference relative to the largest entry: `agree`).\n"
+         (e) before timing (largest difference relative to the largest entry: `agree`); the timed HTTP \
+         contenders send the request and read the whole body, and parse nothing.\n"
     );
     let _ = writeln!(
         s,
@@ -352,6 +353,14 @@ pub fn markdown(r: &Results, verdicts: &[Verdict], meta: &Meta<'_>) -> String {
         s,
         "\nLatency samples: {} (a), {} (b), closed loop.\n",
         o.samples[0], o.samples[1]
+    );
+    let _ = writeln!(
+        s,
+        "(b) runs with `--max-queue {}` (twice the {} connections) instead of its default of 16: \
+         past its cores + queue admitted requests it answers 503, the throughput counts only 200s, \
+         and at 32 closed-loop clients on this machine's cores the default would turn some away. \
+         uvicorn, under (a), queues without limit.\n",
+        o.max_queue, o.connections
     );
 
     let _ = writeln!(
