@@ -65,6 +65,10 @@ pub fn jvp_vs_k(rows: &[Row], path: &Path) -> anyhow::Result<()> {
     let root = BitMapBackend::new(path, (560 * ns.len() as u32, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let kmax = jvp.iter().map(|r| r.k).max().unwrap_or(1) as f64;
+    // Ticks at the K values measured (1, 8, 64), not at plotters' decades.
+    let mut ks: Vec<f64> = jvp.iter().map(|r| r.k as f64).collect();
+    ks.sort_by(f64::total_cmp);
+    ks.dedup();
     for (panel, &n) in root.split_evenly((1, ns.len())).iter().zip(&ns) {
         let cells: Vec<&&Row> = jvp.iter().filter(|r| r.n == n).collect();
         let all = cells.iter().flat_map(|r| r.times.iter().map(|&t| ms(t)));
@@ -77,7 +81,7 @@ pub fn jvp_vs_k(rows: &[Row], path: &Path) -> anyhow::Result<()> {
             .x_label_area_size(42)
             .y_label_area_size(64)
             .build_cartesian_2d(
-                (0.8f64..kmax * 1.25).log_scale(),
+                (0.8f64..kmax * 1.25).log_scale().with_key_points(ks.clone()),
                 // Headroom above the data for the legend.
                 ((lo * 0.5).max(1e-4)..hi * 12.0).log_scale(),
             )
@@ -87,6 +91,8 @@ pub fn jvp_vs_k(rows: &[Row], path: &Path) -> anyhow::Result<()> {
             .x_desc("K, (co)tangents per call")
             .y_desc("median time per K tangents (ms)")
             .label_style(("sans-serif", 14))
+            .x_label_formatter(&|k| tick(*k))
+            .y_label_formatter(&|t| tick(*t))
             .draw()
             .map_err(|e| err(&e))?;
         for (i, label) in LABELS.iter().enumerate() {
@@ -115,4 +121,32 @@ pub fn jvp_vs_k(rows: &[Row], path: &Path) -> anyhow::Result<()> {
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// A tick label: three significant digits at most, and no `.0` on whole numbers (`8`, `0.25`,
+/// `1000`). Log-scale key points come from repeated multiplication, so the rounding also hides
+/// float noise such as `0.30000000000000004`.
+fn tick(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let scale = 10f64.powi(2 - v.abs().log10().floor() as i32);
+    // `Display` for f64 prints the shortest form that round-trips, without a trailing `.0`.
+    format!("{}", (v * scale).round() / scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(tick(1.0), "1");
+        assert_eq!(tick(8.0), "8");
+        assert_eq!(tick(64.0), "64");
+        assert_eq!(tick(1000.0), "1000");
+        assert_eq!(tick(0.1 * 3.0), "0.3");
+        assert_eq!(tick(0.0125), "0.0125");
+        assert_eq!(tick(123_456.0), "123000");
+    }
 }
