@@ -81,7 +81,9 @@ pub fn jvp_vs_k(rows: &[Row], path: &Path) -> anyhow::Result<()> {
             .x_label_area_size(42)
             .y_label_area_size(64)
             .build_cartesian_2d(
-                (0.8f64..kmax * 1.25).log_scale().with_key_points(ks.clone()),
+                (0.8f64..kmax * 1.25)
+                    .log_scale()
+                    .with_key_points(ks.clone()),
                 // Headroom above the data for the legend.
                 ((lo * 0.5).max(1e-4)..hi * 12.0).log_scale(),
             )
