@@ -187,7 +187,8 @@ pub fn facts(upstream: Option<&Upstream>) -> Facts {
         memory: proc_field("/proc/meminfo", "MemTotal").unwrap_or_else(|| "unknown".into()),
         os: first_line(Command::new("uname").args(["-sr"])),
         rustc: first_line(Command::new("rustc").arg("-V")),
-        wasmtime: "48.0.8".to_owned(),
+        // From Cargo.lock, by build.rs.
+        wasmtime: env!("BENCH_WASMTIME_VERSION").to_owned(),
         python,
         load_before: load_average(),
     }
