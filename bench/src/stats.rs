@@ -38,7 +38,9 @@ pub fn ratio(a: Duration, b: Duration) -> f64 {
 pub type Contender<'a> = (&'a str, &'a mut dyn FnMut() -> anyhow::Result<()>);
 
 /// Warms every contender up once, then runs each in turn, once per round, and returns every
-/// contender's median.
+/// contender's median. Round r starts with contender r (mod their number) and goes on in
+/// order, so no contender always runs first (after the others' warm-up) or always follows the
+/// same neighbour: order effects such as cache state and CPU frequency average out.
 ///
 /// A sample is the mean of back-to-back repetitions filling at least `min_sample` (one
 /// repetition when a single one is longer). A slow contender such as K sequential requests to
@@ -57,12 +59,18 @@ pub fn interleaved(
         f().with_context(|| format!("warm-up of {name}"))?;
     }
     let mut times = vec![Vec::with_capacity(rounds); contenders.len()];
-    for _ in 0..rounds.max(1) {
-        for (i, (name, f)) in contenders.iter_mut().enumerate() {
+    for round in 0..rounds.max(1) {
+        for i in schedule(round, contenders.len()) {
+            let (name, f) = &mut contenders[i];
             times[i].push(sample(min_sample, &mut **f).with_context(|| name.to_string())?);
         }
     }
     Ok(times.iter().map(|t| median(t)).collect())
+}
+
+/// The order contenders run in during `round`: all of them, rotated to start at `round`.
+fn schedule(round: usize, contenders: usize) -> impl Iterator<Item = usize> {
+    (0..contenders).map(move |i| (round + i) % contenders)
 }
 
 /// The mean time of `f` over back-to-back repetitions lasting at least `min_sample`.
@@ -121,6 +129,36 @@ mod tests {
             "{:?} over {reps} calls in {total:?}",
             m[0]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn every_round_runs_every_contender_once_starting_with_a_different_one() {
+        let rounds: Vec<Vec<usize>> = (0..4).map(|r| schedule(r, 3).collect()).collect();
+        assert_eq!(
+            rounds,
+            [vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]
+        );
+        assert_eq!(schedule(5, 1).collect::<Vec<_>>(), [0]);
+        assert_eq!(schedule(0, 0).count(), 0);
+    }
+
+    #[test]
+    fn interleaved_follows_the_schedule() -> anyhow::Result<()> {
+        let order = std::cell::RefCell::new(Vec::new());
+        let (mut a, mut b) = (
+            || {
+                order.borrow_mut().push('a');
+                Ok(())
+            },
+            || {
+                order.borrow_mut().push('b');
+                Ok(())
+            },
+        );
+        interleaved(3, Duration::ZERO, &mut [("a", &mut a), ("b", &mut b)])?;
+        // Warm-up in declaration order, then rounds starting with a, b, a.
+        assert_eq!(order.into_inner(), ['a', 'b', 'a', 'b', 'b', 'a', 'a', 'b']);
         Ok(())
     }
 
