@@ -460,3 +460,195 @@ pub fn write(path: &Path, generated: &str) -> anyhow::Result<()> {
     std::fs::write(path, format!("{generated}{kept}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// A full run whose every target sits exactly on its bound when `off` is zero, and misses
+    /// it by `off` otherwise. The bounds are chosen so the ratios are exact in binary (or are
+    /// one correctly rounded division, like 1/10 against the literal 0.10).
+    fn synthetic(off: f64) -> Results {
+        let mut tangents = Vec::new();
+        for mode in [Mode::Jvp, Mode::Vjp] {
+            for k in [1, 8, 64] {
+                // n=64: (a)/(d) ≥ 100.
+                tangents.push(Row {
+                    mode,
+                    n: 64,
+                    k,
+                    times: [
+                        secs(100.0 - off),
+                        secs(50.0),
+                        secs(10.0),
+                        secs(1.0),
+                        secs(0.5),
+                    ],
+                    agreement: [0.0; 4],
+                });
+                // n=256: (a)/(d) ≥ 40, (d)/(e) ≤ 2, (c)/(d) ≥ 10.
+                tangents.push(Row {
+                    mode,
+                    n: 256,
+                    k,
+                    times: [
+                        secs(40.0 - off),
+                        secs(20.0),
+                        secs(10.0 - off),
+                        secs(1.0),
+                        secs(0.5 - off),
+                    ],
+                    agreement: [0.0; 4],
+                });
+            }
+        }
+        Results {
+            tangents,
+            overhead: Overhead {
+                p50: [secs(10.0), secs(1.0 + off)],
+                p99: [secs(20.0), secs(2.0)],
+                throughput: [100.0, 2000.0 - off],
+                connections: 32,
+                max_queue: 64,
+                samples: [10, 100],
+            },
+            large: ["json+base64", "json"]
+                .map(|format| Large {
+                    format,
+                    len: 1_000_000,
+                    times: [secs(5.0 - off), secs(1.0), secs(0.25)],
+                })
+                .to_vec(),
+            cold: ["rosenbrock", "steady-state"]
+                .map(|example| Cold {
+                    example,
+                    times: [secs(1.0), secs(4.0), secs(20.0 - off)],
+                })
+                .to_vec(),
+            // 2n³/3 = 1.8e10 flops at n = 3000: 1.5 s is exactly 12 GFLOP/s.
+            compute: Compute {
+                n: 3000,
+                apply: [secs(3.0 + off), secs(2.0)],
+                lu: [1.5 + off, 0.5],
+            },
+            looped: Looped {
+                n: 256,
+                k: 64,
+                threads: 2,
+                times: [secs(10.0), secs(17.0 - off)],
+            },
+        }
+    }
+
+    /// The issue's 17 targets, by benchmark: 8 + 2 + 2 + 2 + 2 + 1.
+    const TARGETS_PER_BENCHMARK: [(&str, usize); 6] = [
+        ("1.", 8),
+        ("2.", 2),
+        ("3.", 2),
+        ("4.", 2),
+        ("5.", 2),
+        ("6.", 1),
+    ];
+
+    fn targets(v: &[Verdict]) -> Vec<&Verdict> {
+        v.iter()
+            .filter(|v| !v.what.ends_with("(reported)"))
+            .collect()
+    }
+
+    #[test]
+    fn every_target_is_listed_once() {
+        let v = verdicts(&synthetic(0.0));
+        let t = targets(&v);
+        assert_eq!(t.len(), 17);
+        for (prefix, count) in TARGETS_PER_BENCHMARK {
+            assert_eq!(
+                t.iter().filter(|v| v.what.starts_with(prefix)).count(),
+                count,
+                "targets of benchmark {prefix}"
+            );
+        }
+        let mut names: Vec<&str> = t.iter().map(|v| v.what.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 17, "a target is listed twice: {names:?}");
+        // Five more values are reported beside them, judged against nothing.
+        assert_eq!(v.len(), 22);
+        assert!(
+            v.iter()
+                .filter(|v| v.what.ends_with("(reported)"))
+                .all(|v| v.met.is_none())
+        );
+    }
+
+    #[test]
+    fn a_ratio_exactly_on_its_bound_is_met() {
+        let v = verdicts(&synthetic(0.0));
+        for t in targets(&v) {
+            assert_eq!(t.met, Some(true), "{}: {}", t.what, t.measured);
+        }
+    }
+
+    #[test]
+    fn a_ratio_just_past_its_bound_is_not_met() {
+        let v = verdicts(&synthetic(1e-3));
+        for t in targets(&v) {
+            assert_eq!(t.met, Some(false), "{}: {}", t.what, t.measured);
+        }
+    }
+
+    #[test]
+    fn an_unmeasured_target_is_listed_not_judged() {
+        let mut r = synthetic(0.0);
+        // The smoke run's sizes: no K=64 cell.
+        r.tangents.retain(|row| row.k != 64);
+        let v = verdicts(&r);
+        let t = targets(&v);
+        assert_eq!(t.len(), 17);
+        let unmeasured: Vec<&&Verdict> = t.iter().filter(|v| v.what.starts_with("1.")).collect();
+        assert_eq!(unmeasured.len(), 8);
+        for u in unmeasured {
+            assert_eq!(u.met, None, "{}", u.what);
+            assert_eq!(u.measured, "not measured in this run");
+        }
+    }
+
+    #[test]
+    fn the_markdown_shows_every_verdict() {
+        let r = synthetic(1e-3);
+        let v = verdicts(&r);
+        let facts = Facts {
+            date: "d".into(),
+            cpu: "c".into(),
+            cores: 2,
+            memory: "m".into(),
+            os: "o".into(),
+            rustc: "r".into(),
+            wasmtime: "w".into(),
+            python: "p".into(),
+            load_before: "l".into(),
+        };
+        let meta = Meta {
+            facts: &facts,
+            load_after: "l".into(),
+            command: "cmd".into(),
+            git: "g".into(),
+            smoke: false,
+            min_sample: Duration::ZERO,
+            plot_link: "plot.png".into(),
+        };
+        let md = markdown(&r, &v, &meta);
+        for v in &v {
+            let line = format!("| {} | {} | {} |", v.what, v.measured, verdict_word(v.met));
+            assert!(md.contains(&line), "missing from the markdown: {line}");
+        }
+        assert_eq!(md.matches("**not met**").count(), 17);
+        assert!(md.contains("`--max-queue 64`"));
+    }
+}
