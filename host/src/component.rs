@@ -52,7 +52,7 @@ pub enum LoadError {
         interface: String,
         message: String,
     },
-    #[error("{} failed while reporting its metadata: {source}", .path.display())]
+    #[error("{} failed while reporting its metadata", .path.display())]
     Metadata {
         path: PathBuf,
         #[source]

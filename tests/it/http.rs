@@ -250,6 +250,24 @@ async fn binref_responses_are_files_under_the_output_path() {
     assert_eq!(reply.body["detail"][0]["loc"], json!(["query", "run_id"]));
 }
 
+#[test]
+fn an_unwritable_output_path_is_refused_at_start() {
+    // Under a regular file, so no directory can be made there, even as root.
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    let options = ServeOptions {
+        output_path: Some(file.path().join("binref")),
+        ..ServeOptions::default()
+    };
+    let Err(e) = AppState::new(runtime(EXAMPLE_ROSENBROCK), options) else {
+        panic!("every json+binref answer would have been a 500");
+    };
+    assert!(
+        e.to_string()
+            .starts_with("cannot write json+binref files under --output-path"),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn unknown_and_unserved_routes_are_404() {
     let reply = get(&app(EXAMPLE_ROSENBROCK), "/input_schema").await;

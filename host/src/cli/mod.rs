@@ -192,22 +192,33 @@ impl EngineArgs {
     }
 }
 
-/// Runs the CLI with `args` (including the program name), writing to `stdout` and `stderr`.
-/// Returns the process exit code: 0 on success, 1 on failure, 2 on bad usage, 3 when `check`
-/// could test nothing.
+/// Runs the CLI with `args` (including the program name), writing plain text to `stdout` and
+/// `stderr`. Returns the process exit code: 0 on success, 1 on failure, 2 on bad usage, 3 when
+/// `check` could test nothing.
 pub fn run(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
+    run_styled(args, stdout, stderr, false)
+}
+
+/// [`run`], with usage errors in colour when `color` (the binary's stderr is a terminal and
+/// `NO_COLOR` is unset).
+pub fn run_styled(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+    color: bool,
+) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = e.exit_code();
-            let text = if e.use_stderr() {
+            let text = if e.use_stderr() && color {
                 e.render().ansi().to_string()
             } else {
-                e.to_string()
+                e.render().to_string()
             };
             let sink: &mut dyn Write = if e.use_stderr() { stderr } else { stdout };
             let _ = write!(sink, "{text}");

@@ -118,6 +118,12 @@ pub enum ConfigError {
     BinrefWithoutOutputPath,
     #[error("--max-batch must be at least 1")]
     ZeroMaxBatch,
+    #[error("cannot write json+binref files under --output-path {}", .path.display())]
+    OutputPath {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// What every handler shares: the component's runtime and the server's options, plus the
@@ -159,6 +165,15 @@ impl AppState {
         }
         if options.max_batch == 0 {
             return Err(ConfigError::ZeroMaxBatch);
+        }
+        // At start rather than at the first binref answer, which would be a 500.
+        if let Some(dir) = &options.output_path {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| tempfile::tempfile_in(dir))
+                .map_err(|source| ConfigError::OutputPath {
+                    path: dir.clone(),
+                    source,
+                })?;
         }
         let formats = WireFormat::ALL
             .into_iter()
