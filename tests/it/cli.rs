@@ -223,3 +223,30 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+#[test]
+fn build_of_a_workspace_without_guest_crates_says_so_before_compiling() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"host\"]\nresolver = \"3\"\n",
+    );
+    write(
+        "host/Cargo.toml",
+        "[package]\nname = \"host\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    );
+    write("host/src/lib.rs", "");
+    let root = dir.path().to_str().expect("UTF-8 temp path");
+    let (code, _, err) = cli(&["build", root]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is a workspace with no guest crate"), "{err}");
+    assert!(
+        !dir.path().join("target").exists(),
+        "nothing was compiled: {err}"
+    );
+}

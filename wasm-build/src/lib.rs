@@ -44,6 +44,10 @@ pub enum BuildError {
     Failed { status: std::process::ExitStatus },
     #[error("cargo built no .wasm for {0}: is it a library with `crate-type = [\"cdylib\"]`?")]
     NoArtifact(String),
+    #[error("{} is a workspace with no guest crate (a library with `crate-type = [\"cdylib\"]`): pass the directory of a guest crate", .0.display())]
+    NoGuestCrate(PathBuf),
+    #[error("cannot read the crate's manifest with `cargo metadata`: {0}")]
+    Metadata(String),
 }
 
 /// A compiled component.
@@ -119,6 +123,13 @@ impl Build {
     /// When the target is missing, cargo fails, or a requested package produced no `.wasm`.
     pub fn run(&self) -> Result<Vec<Artifact>, BuildError> {
         check_target_installed()?;
+        // A virtual workspace would build every member for wasm, host crates included, and
+        // fail minutes later; its guest crates are known before anything is compiled.
+        let guests = if self.packages.is_empty() {
+            self.workspace_guests()?
+        } else {
+            Vec::new()
+        };
         let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         cmd.arg("build")
             .arg("--manifest-path")
@@ -131,7 +142,7 @@ impl Build {
         if self.release {
             cmd.arg("--release");
         }
-        for p in &self.packages {
+        for p in self.packages.iter().chain(&guests) {
             cmd.args(["-p", p]);
         }
         if let Some(dir) = &self.target_dir {
@@ -178,6 +189,74 @@ impl Build {
         }
         Ok(artifacts)
     }
+}
+
+impl Build {
+    /// For a virtual workspace, its members that are guest crates (error if none); for a
+    /// package, nothing: cargo builds just that package.
+    fn workspace_guests(&self) -> Result<Vec<String>, BuildError> {
+        let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
+            .arg(&self.manifest_path)
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(BuildError::Spawn)?;
+        if !out.status.success() {
+            return Err(BuildError::Metadata(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ));
+        }
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| BuildError::Metadata(e.to_string()))?;
+        let manifest = std::fs::canonicalize(&self.manifest_path)
+            .unwrap_or_else(|_| self.manifest_path.clone());
+        match virtual_workspace_guests(&metadata, &manifest) {
+            None => Ok(Vec::new()),
+            Some(guests) if guests.is_empty() => Err(BuildError::NoGuestCrate(
+                self.manifest_path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+            )),
+            Some(guests) => Ok(guests),
+        }
+    }
+}
+
+/// From `cargo metadata --no-deps`: `None` when `manifest` is a package's own, else the
+/// workspace members with a cdylib target.
+fn virtual_workspace_guests(metadata: &serde_json::Value, manifest: &Path) -> Option<Vec<String>> {
+    let packages = metadata.get("packages")?.as_array()?;
+    let is_root = |p: &serde_json::Value| {
+        p.get("manifest_path")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|m| Path::new(m) == manifest)
+    };
+    if packages.iter().any(is_root) {
+        return None;
+    }
+    let is_cdylib = |t: &serde_json::Value| {
+        t.get("crate_types")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|kinds| kinds.iter().any(|k| k.as_str() == Some("cdylib")))
+    };
+    Some(
+        packages
+            .iter()
+            .filter(|p| {
+                p.get("targets")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|ts| ts.iter().any(is_cdylib))
+            })
+            .filter_map(|p| p.get("name")?.as_str().map(str::to_owned))
+            .collect(),
+    )
 }
 
 /// Reads one line of cargo's JSON messages; returns the `.wasm` of a cdylib artifact.
@@ -237,6 +316,25 @@ fn check_target_installed() -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_virtual_workspace_builds_its_guest_crates_only() {
+        let metadata = serde_json::json!({"packages": [
+            {"name": "host", "manifest_path": "/w/host/Cargo.toml",
+             "targets": [{"crate_types": ["lib"]}, {"crate_types": ["bin"]}]},
+            {"name": "guest", "manifest_path": "/w/guest/Cargo.toml",
+             "targets": [{"crate_types": ["cdylib", "rlib"]}]},
+        ]});
+        assert_eq!(
+            virtual_workspace_guests(&metadata, Path::new("/w/Cargo.toml")),
+            Some(vec!["guest".to_owned()])
+        );
+        assert_eq!(
+            virtual_workspace_guests(&metadata, Path::new("/w/host/Cargo.toml")),
+            None,
+            "a package's own manifest builds that package"
+        );
+    }
 
     #[test]
     fn parses_a_cdylib_artifact() {

@@ -9,9 +9,14 @@ use super::EngineArgs;
 
 /// Compile a guest crate to a Tesseract component (.wasm)
 ///
-/// Runs `cargo build --target wasm32-wasip2 --release` with SIMD enabled, loads the result to
-/// check that it implements the Tesseract world, and prints its capabilities. The path of the
-/// .wasm is the last line of the output, so scripts can take it with `tail -n1`.
+/// Runs `cargo build --target wasm32-wasip2 --release`, loads the result to check that it
+/// implements the Tesseract world, and prints its capabilities. The path of the .wasm is the
+/// last line of the output, so scripts can take it with `tail -n1`. Given a workspace root,
+/// builds its guest crates (those with `crate-type = ["cdylib"]`).
+///
+/// Guests get fixed flags so they are fast and built alike: `+simd128`, and fat LTO with one
+/// codegen unit in release (over the crate's own profile). RUSTFLAGS and RUSTC_WRAPPER are not
+/// passed to this build.
 #[derive(Debug, clap::Args)]
 pub struct Build {
     /// Directory of the guest crate (containing Cargo.toml)
@@ -23,7 +28,7 @@ pub struct Build {
     debug: bool,
 
     /// Cargo's target directory [default: cargo's choice]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CARGO_TARGET_DIR")]
     target_dir: Option<PathBuf>,
 
     #[command(flatten)]
