@@ -129,6 +129,20 @@ fn lz4_without_base64_output_is_refused_not_ignored() {
 fn bad_usage_exits_2() {
     let (code, _, err) = cli(&["frobnicate"]);
     assert_eq!(code, 2, "{err}");
+    // Limits of 0 would refuse every request (or every call): usage errors naming the flag.
+    for flag in [
+        "--max-memory",
+        "--max-result-size",
+        "--max-array-size",
+        "--max-json-values",
+        "--max-request-elements",
+        "--loop-parallelism",
+        "--max-batch",
+    ] {
+        let (code, _, err) = cli(&["run", EXAMPLE_ROSENBROCK, "apply", "{}", flag, "0"]);
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert!(err.contains(&format!("'{flag} <")), "{flag}: {err}");
+    }
 }
 
 /// `build` compiles a guest crate, checks it is a Tesseract, prints its capabilities, and

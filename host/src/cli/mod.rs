@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-pub use options::{parse_duration, parse_size};
+pub use options::{parse_duration, parse_nonzero_size, parse_size};
 
 /// Package, inspect and run Tesseracts compiled to WebAssembly components
 ///
@@ -50,15 +50,15 @@ struct WireArgs {
     ///
     /// Checked from the declared shape before a base64, lz4 or binref buffer is decoded.
     /// Takes a K, M or G suffix.
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size, env = "TESSERACT_WASM_MAX_ARRAY_SIZE", help_heading = "Request limits")]
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_nonzero_size, env = "TESSERACT_WASM_MAX_ARRAY_SIZE", help_heading = "Request limits")]
     max_array_size: u64,
 
     /// Most tensor elements all arrays of one request may hold together
-    #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_request_elements, env = "TESSERACT_WASM_MAX_REQUEST_ELEMENTS", help_heading = "Request limits")]
+    #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_request_elements, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..), env = "TESSERACT_WASM_MAX_REQUEST_ELEMENTS", help_heading = "Request limits")]
     max_request_elements: u64,
 
     /// Longest path in a request, in bytes: binref paths, path sets, (co)tangent and object keys
-    #[arg(long, value_name = "BYTES", default_value_t = crate::codec::DecodeLimits::default().max_path_bytes, env = "TESSERACT_WASM_MAX_PATH_LENGTH", help_heading = "Request limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::codec::DecodeLimits::default().max_path_bytes, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), env = "TESSERACT_WASM_MAX_PATH_LENGTH", help_heading = "Request limits")]
     max_path_length: usize,
 
     /// Deepest nesting of a request body's JSON (1 to 128)
@@ -68,7 +68,7 @@ struct WireArgs {
     /// Most JSON values (numbers, strings, lists, objects) in a request body
     ///
     /// Large arrays belong in base64, as tesseract-core's clients send them.
-    #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_json_values, env = "TESSERACT_WASM_MAX_JSON_VALUES", help_heading = "Request limits")]
+    #[arg(long, value_name = "N", default_value_t = crate::codec::DecodeLimits::default().max_json_values, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), env = "TESSERACT_WASM_MAX_JSON_VALUES", help_heading = "Request limits")]
     max_json_values: usize,
 }
 
@@ -91,13 +91,13 @@ struct EngineArgs {
     ///
     /// Each call gets a fresh instance, so this is also the most one call can hold. Takes a
     /// K, M or G suffix (powers of 1024), e.g. 512M.
-    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size, env = "TESSERACT_WASM_MAX_MEMORY", help_heading = "Limits")]
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_nonzero_size, env = "TESSERACT_WASM_MAX_MEMORY", help_heading = "Limits")]
     max_memory: u64,
 
     /// Wall-clock budget of one guest call
     ///
     /// A guest past its deadline is interrupted and the call fails with a timeout. Takes a
-    /// number with a unit: 500ms, 60s, 2m.
+    /// number with a unit: 500ms, 60s, 2m (a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "TESSERACT_WASM_TIMEOUT", help_heading = "Limits")]
     timeout: std::time::Duration,
 
@@ -112,7 +112,7 @@ struct EngineArgs {
     ///
     /// Charged per list and string before it is copied, so a guest returning many lists over
     /// the same bytes is refused (500) instead of multiplying them. Takes a K, M or G suffix.
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size, env = "TESSERACT_WASM_MAX_RESULT_SIZE", help_heading = "Limits")]
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_nonzero_size, env = "TESSERACT_WASM_MAX_RESULT_SIZE", help_heading = "Limits")]
     max_result_size: u64,
 
     /// Parallel fresh instances one looped batch may use [default: number of cores]
@@ -121,6 +121,7 @@ struct EngineArgs {
     #[arg(
         long,
         value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
         env = "TESSERACT_WASM_LOOP_PARALLELISM",
         help_heading = "Limits"
     )]

@@ -26,6 +26,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
+/// [`parse_size`] for a limit that 0 would make refuse everything.
+///
+/// # Errors
+/// As [`parse_size`], and for 0.
+pub fn parse_nonzero_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(format!(
+            "{text:?} would refuse everything: give at least 1 byte"
+        )),
+        n => Ok(n),
+    }
+}
+
 /// Parses a duration: a number with a unit, `ms`, `s`, `m` or `h` (a bare number is seconds).
 ///
 /// # Errors
@@ -64,6 +77,9 @@ mod tests {
         assert_eq!(parse_size("1GiB"), Ok(1 << 30));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_nonzero_size("0K").is_err());
+        assert_eq!(parse_nonzero_size("1"), Ok(1));
     }
 
     #[test]

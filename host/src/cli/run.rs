@@ -49,7 +49,7 @@ pub struct Run {
     input_path: Option<PathBuf>,
 
     /// Most (co)tangents one request may carry (the product of its batch axes)
-    #[arg(long, value_name = "N", default_value_t = request::DEFAULT_MAX_BATCH, env = "TESSERACT_WASM_MAX_BATCH")]
+    #[arg(long, value_name = "N", default_value_t = request::DEFAULT_MAX_BATCH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), env = "TESSERACT_WASM_MAX_BATCH")]
     max_batch: usize,
 
     #[command(flatten)]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::{EngineArgs, WireArgs, parse_duration, parse_size};
+use super::{EngineArgs, WireArgs, parse_duration, parse_nonzero_size};
 use crate::codec::Compression;
 use crate::http::{self, AppState, ConnectionLimits, HttpLimits, ServeOptions, WireFormat};
 
@@ -26,7 +26,7 @@ fn parse_compression(text: &str) -> Result<Compression, String> {
 }
 
 fn parse_body_size(text: &str) -> Result<usize, String> {
-    let n = parse_size(text)?;
+    let n = parse_nonzero_size(text)?;
     usize::try_from(n).map_err(|_| format!("size {text:?} is too large for this machine"))
 }
 
@@ -139,6 +139,7 @@ pub struct Serve {
     #[arg(
         long,
         value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
         env = "TESSERACT_WASM_MAX_CONCURRENCY",
         help_heading = "Limits"
     )]
@@ -184,6 +185,7 @@ pub struct Serve {
         long,
         value_name = "N",
         default_value_t = 512,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
         env = "TESSERACT_WASM_MAX_CONNECTIONS",
         help_heading = "Limits"
     )]
@@ -192,7 +194,7 @@ pub struct Serve {
     /// Most (co)tangents one jvp/vjp request may carry (the product of its batch axes)
     ///
     /// A larger batch gets a 422 naming the limit.
-    #[arg(long, value_name = "N", default_value_t = crate::request::DEFAULT_MAX_BATCH, env = "TESSERACT_WASM_MAX_BATCH", help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = crate::request::DEFAULT_MAX_BATCH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), env = "TESSERACT_WASM_MAX_BATCH", help_heading = "Limits")]
     max_batch: usize,
 
     #[command(flatten)]
