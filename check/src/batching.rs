@@ -125,7 +125,7 @@ pub fn against_singles(s: &mut Session, point: &Point, side: Side, k: usize) -> 
 pub fn against_fallback(s: &mut Session, point: &Point, side: Side) -> Checked {
     let Some(fallback) = s.subject.looped_fallback() else {
         return Err(Stop::Skip(
-            "no batched export: batches are already looped".into(),
+            "no batched export to compare with the looped fallback".into(),
         ));
     };
     needs(s, point, &[side.batched()])?;

@@ -66,6 +66,10 @@ impl Default for Options {
 /// The most base points taken from regression cases.
 const MAX_POINTS: usize = 3;
 
+/// Said when apply fails at a point, so a one-row report does not read as a short check list.
+const NOTHING_ELSE_RAN: &str =
+    " (the other checks at this point need apply's outputs and did not run)";
+
 /// Runs every check that applies to `subject`.
 pub fn run(subject: &dyn Subject, options: &Options) -> Report {
     let info = subject.info();
@@ -135,7 +139,7 @@ fn at_point(s: &mut Session, inputs: Tree, generated: bool, suffix: &str) {
             s.record(
                 &name(report::APPLY),
                 Some(Endpoint::Apply),
-                Err(Stop::Fail(format!("apply: {e}"))),
+                Err(Stop::Fail(format!("apply: {e}{NOTHING_ELSE_RAN}"))),
             );
             return;
         }
@@ -157,7 +161,9 @@ fn at_point(s: &mut Session, inputs: Tree, generated: bool, suffix: &str) {
                 s.record(
                     &name(report::APPLY),
                     Some(Endpoint::Apply),
-                    Err(Stop::Fail(format!("apply broke its contract: {e}"))),
+                    Err(Stop::Fail(format!(
+                        "apply broke its contract: {e}{NOTHING_ELSE_RAN}"
+                    ))),
                 );
                 return;
             }

@@ -189,6 +189,12 @@ fn an_undeclared_output_fails_the_apply_contract() {
         "contract/apply",
         "undeclared output `z`",
     );
+    // The report is that one row, so it says why.
+    assert_fails(
+        BAD_UNDECLARED_OUTPUT,
+        "contract/apply",
+        "the other checks at this point need apply's outputs and did not run",
+    );
 }
 
 #[test]
