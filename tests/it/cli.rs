@@ -129,6 +129,9 @@ fn lz4_without_base64_output_is_refused_not_ignored() {
 fn bad_usage_exits_2() {
     let (code, _, err) = cli(&["frobnicate"]);
     assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli(&["run", EXAMPLE_ROSENBROCK, "aply", "{}"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("possible values: apply, jacobian"), "{err}");
     // Limits of 0 would refuse every request (or every call): usage errors naming the flag.
     for flag in [
         "--max-memory",

@@ -23,19 +23,20 @@ pub struct Run {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// apply, jacobian, jacobian_vector_product, vector_jacobian_product or abstract_eval
-    #[arg(value_name = "ENDPOINT")]
+    /// The endpoint to call
+    #[arg(value_name = "ENDPOINT", value_parser = ["apply", "jacobian", "jacobian_vector_product", "vector_jacobian_product", "abstract_eval"])]
     endpoint: String,
 
     /// The JSON payload; @FILE reads it from a file and - from stdin
     #[arg(value_name = "PAYLOAD")]
     payload: String,
 
-    /// Array encoding of the response: json or json+base64
+    /// Array encoding of the response
     #[arg(
         long,
         value_name = "FORMAT",
         default_value = "json",
+        value_parser = ["json", "json+base64"],
         env = "TESSERACT_OUTPUT_FORMAT"
     )]
     output_format: String,
