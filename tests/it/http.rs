@@ -441,7 +441,13 @@ async fn openapi_and_docs_describe_what_is_served() {
         docs.header("content-type")
             .is_some_and(|c| c.starts_with("text/html"))
     );
-    assert!(docs.body.as_str().is_some_and(|t| t.contains("rosenbrock")));
+    let page = docs.body.as_str().unwrap_or_default();
+    assert!(page.contains("rosenbrock"), "{page}");
+    for route in ["GET /health", "GET /openapi.json", "GET /docs", "POST /apply"] {
+        assert!(page.contains(route), "{route} is not listed: {page}");
+    }
+    // Only the inputs table has a default column; an output has no default to be "required".
+    assert_eq!(page.matches("<th>default</th>").count(), 1, "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

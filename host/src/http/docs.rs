@@ -50,23 +50,27 @@ fn kind(field: &Field) -> String {
     }
 }
 
-fn fields_table(out: &mut String, heading: &str, fields: &[Field]) {
+/// A table of fields; inputs get a default column (outputs have no defaults).
+fn fields_table(out: &mut String, heading: &str, fields: &[Field], defaults: bool) {
+    let default_th = if defaults { "<th>default</th>" } else { "" };
     let _ = write!(
         out,
-        "<h2>{heading}</h2>\n<table><tr><th>path</th><th>type</th><th>default</th><th>description</th></tr>\n"
+        "<h2>{heading}</h2>\n<table><tr><th>path</th><th>type</th>{default_th}<th>description</th></tr>\n"
     );
     for f in fields {
+        let default_td = if defaults {
+            let d = f.default.as_deref().map_or("required".to_owned(), |d| {
+                format!("<code>{}</code>", escape(d))
+            });
+            format!("<td>{d}</td>")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td>{default_td}<td>{}</td></tr>",
             escape(&f.path),
             escape(&kind(f)),
-            f.default
-                .as_deref()
-                .map_or("required".to_owned(), |d| format!(
-                    "<code>{}</code>",
-                    escape(d)
-                )),
             escape(&f.description),
         );
     }
@@ -99,7 +103,9 @@ pub fn page(info: &Info, served: &[(Endpoint, Route)], formats: &[&str]) -> Stri
         );
     }
     out.push_str(
-        "<tr><td><code>GET /health</code></td><td>always</td></tr>\n</table>\n\
+        "<tr><td><code>GET /health</code></td><td>always</td></tr>\n\
+         <tr><td><code>GET /openapi.json</code></td><td>always</td></tr>\n\
+         <tr><td><code>GET /docs</code></td><td>always (this page)</td></tr>\n</table>\n\
          <p>Response encodings (<code>Accept: application/&lt;format&gt;</code>, optional \
          <code>; compression=lz4</code>): ",
     );
@@ -110,8 +116,8 @@ pub fn page(info: &Info, served: &[(Endpoint, Route)], formats: &[&str]) -> Stri
          the results carry the same leading axes. See the operation descriptions in \
          /openapi.json.</p>\n",
     );
-    fields_table(&mut out, "Inputs", &info.inputs);
-    fields_table(&mut out, "Outputs", &info.outputs);
+    fields_table(&mut out, "Inputs", &info.inputs, true);
+    fields_table(&mut out, "Outputs", &info.outputs, false);
     out.push_str("</body></html>\n");
     out
 }
