@@ -126,9 +126,18 @@ impl Tesseract {
             }
             _ => return Err(LoadError::NotWasm { path: path.into() }),
         }
-        let compile_error = |e: wasmtime::Error| LoadError::Compile {
-            path: path.into(),
-            message: format!("{e:#}"),
+        let compile_error = |e: wasmtime::Error| {
+            let mut message = format!("{e:#}");
+            // The pooling allocator's wording; its slots are --max-memory large.
+            if message.contains("minimum byte size") && message.contains("exceeds the limit") {
+                message.push_str(
+                    " (the component's initial linear memory is larger than --max-memory allows)",
+                );
+            }
+            LoadError::Compile {
+                path: path.into(),
+                message,
+            }
         };
         let (component, cache) = match engine.cache() {
             Some(cache) => cache

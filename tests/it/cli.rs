@@ -267,3 +267,13 @@ fn build_of_a_workspace_without_guest_crates_says_so_before_compiling() {
         "nothing was compiled: {err}"
     );
 }
+
+#[test]
+fn a_memory_cap_below_the_components_initial_memory_names_the_flag() {
+    let (code, _, err) = cli(&["inspect", EXAMPLE_ROSENBROCK, "--max-memory", "64K"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("initial linear memory is larger than --max-memory allows"),
+        "{err}"
+    );
+}
