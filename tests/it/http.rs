@@ -443,7 +443,12 @@ async fn openapi_and_docs_describe_what_is_served() {
     );
     let page = docs.body.as_str().unwrap_or_default();
     assert!(page.contains("rosenbrock"), "{page}");
-    for route in ["GET /health", "GET /openapi.json", "GET /docs", "POST /apply"] {
+    for route in [
+        "GET /health",
+        "GET /openapi.json",
+        "GET /docs",
+        "POST /apply",
+    ] {
         assert!(page.contains(route), "{route} is not listed: {page}");
     }
     // Only the inputs table has a default column; an output has no default to be "required".
