@@ -218,6 +218,25 @@ fn run_refuses_a_payload_past_the_json_limits() {
     ]);
     assert_eq!(code, 1, "stdout: {out}");
     assert!(err.contains("--max-json-values"), "{err}");
+    // The 422 body `serve` would answer, as for every other refused request.
+    assert!(
+        err.contains(r#"{"detail":[{"type":"json_invalid""#),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_reads_pythons_non_finite_tokens_as_serve_does() {
+    let (code, out, err) = cli(&[
+        "run",
+        EXAMPLE_ROSENBROCK,
+        "apply",
+        r#"{"inputs": {"x": NaN, "y": 1.0}}"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let answer: Value = serde_json::from_str(&out).expect("JSON");
+    // NaN in, NaN out, written as null (as tesseract-core's orjson does).
+    assert_eq!(answer["result"]["data"]["buffer"], Value::Null, "{answer}");
 }
 
 #[test]

@@ -4,7 +4,6 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use tesseract_wire::json_limits::{self, ParseError};
 
 use super::{EngineArgs, WireArgs};
 use crate::codec::{Compression, DecodeOptions, OutputFormat};
@@ -93,15 +92,22 @@ impl Run {
         }
         let text = read_payload(&self.payload)?;
         let limits = self.wire.limits();
-        // The parse `serve` runs on a request body: a deep or huge payload would otherwise
-        // build a tree of that size (or overflow the stack) before any other limit is checked.
-        let body = match json_limits::parse(text.as_bytes(), &limits) {
-            Ok(body) => body,
-            Err(ParseError::Limit(msg)) => bail!("the payload is refused: {msg}"),
-            Err(ParseError::Json(e)) => {
-                return Err(anyhow::Error::new(e).context("the payload is not valid JSON"));
-            }
-        };
+        // The parse `serve` runs on a request body, Python's NaN and Infinity included: a deep
+        // or huge payload would otherwise build a tree of that size (or overflow the stack)
+        // before any other limit is checked.
+        let body =
+            match crate::http::body::parse(Some("application/json"), text.as_bytes(), &limits) {
+                Ok(body) => body,
+                Err(e) => {
+                    writeln!(
+                        err,
+                        "tesseract-wasm: {endpoint} failed ({}): the payload is refused",
+                        e.status()
+                    )?;
+                    writeln!(err, "{}", serde_json::to_string(&e.body())?)?;
+                    return Ok(1);
+                }
+            };
         let engine = self.engine.engine()?;
         let runtime = self.engine.runtime(&engine, &self.file)?;
         let compression = if self.lz4 {

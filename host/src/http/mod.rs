@@ -40,7 +40,7 @@
 //! (upstream drops keep-alive connections after a 500).
 
 mod binref;
-mod body;
+pub(crate) mod body;
 mod body_buffer;
 mod docs;
 mod error;
