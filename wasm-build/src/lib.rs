@@ -195,6 +195,13 @@ impl Build {
     /// For a virtual workspace, its members that are guest crates (error if none); for a
     /// package, nothing: cargo builds just that package.
     fn workspace_guests(&self) -> Result<Vec<String>, BuildError> {
+        // Decided from the manifest itself: a path compare against cargo's idea of it fails
+        // through symlinks, and a package needs no `cargo metadata` at all.
+        let manifest = std::fs::read_to_string(&self.manifest_path)
+            .map_err(|e| BuildError::Metadata(e.to_string()))?;
+        if has_package(&manifest) {
+            return Ok(Vec::new());
+        }
         let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args([
                 "metadata",
@@ -214,49 +221,48 @@ impl Build {
         }
         let metadata: serde_json::Value =
             serde_json::from_slice(&out.stdout).map_err(|e| BuildError::Metadata(e.to_string()))?;
-        let manifest = std::fs::canonicalize(&self.manifest_path)
-            .unwrap_or_else(|_| self.manifest_path.clone());
-        match virtual_workspace_guests(&metadata, &manifest) {
-            None => Ok(Vec::new()),
-            Some(guests) if guests.is_empty() => Err(BuildError::NoGuestCrate(
+        let guests = cdylib_members(&metadata);
+        if guests.is_empty() {
+            return Err(BuildError::NoGuestCrate(
                 self.manifest_path
                     .parent()
                     .unwrap_or(Path::new("."))
                     .to_path_buf(),
-            )),
-            Some(guests) => Ok(guests),
+            ));
         }
+        Ok(guests)
     }
 }
 
-/// From `cargo metadata --no-deps`: `None` when `manifest` is a package's own, else the
-/// workspace members with a cdylib target.
-fn virtual_workspace_guests(metadata: &serde_json::Value, manifest: &Path) -> Option<Vec<String>> {
-    let packages = metadata.get("packages")?.as_array()?;
-    let is_root = |p: &serde_json::Value| {
-        p.get("manifest_path")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|m| Path::new(m) == manifest)
-    };
-    if packages.iter().any(is_root) {
-        return None;
-    }
+/// Whether a `Cargo.toml` declares a package (else it is a virtual workspace's).
+fn has_package(manifest: &str) -> bool {
+    manifest
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .any(|l| l == "[package]" || l == "[project]")
+}
+
+/// From `cargo metadata --no-deps`: the workspace members with a cdylib target.
+fn cdylib_members(metadata: &serde_json::Value) -> Vec<String> {
     let is_cdylib = |t: &serde_json::Value| {
         t.get("crate_types")
             .and_then(serde_json::Value::as_array)
             .is_some_and(|kinds| kinds.iter().any(|k| k.as_str() == Some("cdylib")))
     };
-    Some(
-        packages
-            .iter()
-            .filter(|p| {
-                p.get("targets")
-                    .and_then(serde_json::Value::as_array)
-                    .is_some_and(|ts| ts.iter().any(is_cdylib))
-            })
-            .filter_map(|p| p.get("name")?.as_str().map(str::to_owned))
-            .collect(),
-    )
+    let packages = metadata
+        .get("packages")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    packages
+        .iter()
+        .filter(|p| {
+            p.get("targets")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|ts| ts.iter().any(is_cdylib))
+        })
+        .filter_map(|p| p.get("name")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Reads one line of cargo's JSON messages; returns the `.wasm` of a cdylib artifact.
@@ -320,20 +326,15 @@ mod tests {
     #[test]
     fn a_virtual_workspace_builds_its_guest_crates_only() {
         let metadata = serde_json::json!({"packages": [
-            {"name": "host", "manifest_path": "/w/host/Cargo.toml",
-             "targets": [{"crate_types": ["lib"]}, {"crate_types": ["bin"]}]},
-            {"name": "guest", "manifest_path": "/w/guest/Cargo.toml",
-             "targets": [{"crate_types": ["cdylib", "rlib"]}]},
+            {"name": "host", "targets": [{"crate_types": ["lib"]}, {"crate_types": ["bin"]}]},
+            {"name": "guest", "targets": [{"crate_types": ["cdylib", "rlib"]}]},
         ]});
-        assert_eq!(
-            virtual_workspace_guests(&metadata, Path::new("/w/Cargo.toml")),
-            Some(vec!["guest".to_owned()])
-        );
-        assert_eq!(
-            virtual_workspace_guests(&metadata, Path::new("/w/host/Cargo.toml")),
-            None,
-            "a package's own manifest builds that package"
-        );
+        assert_eq!(cdylib_members(&metadata), vec!["guest".to_owned()]);
+        assert!(has_package("[package] # the crate\nname = \"g\"\n"));
+        assert!(!has_package(
+            "[workspace]\nmembers = [\"a\"] # not [package]\n"
+        ));
+        assert!(!has_package("[workspace.package]\nversion = \"0.1.0\"\n"));
     }
 
     #[test]
