@@ -9,7 +9,8 @@
 //!   clock, and inside the wasm sandbox on the server's engine settings. A host-side clock
 //!   around a guest call would add instantiation and the call boundary, so the wasm variant
 //!   uses `iter_custom` and reports the time the guest measured around the kernel (median per
-//!   factorisation over the batch, times the batch). `tesseract-wasm-bench lu` shows the same
+//!   factorisation over the batch, times the batch; a median, where the native variant's
+//!   criterion sample is a mean, so outliers weigh less on the wasm side). `tesseract-wasm-bench lu` shows the same
 //!   kernel under relaxed engine settings.
 //!
 //! `cargo bench -p tesseract-wasm-bench --bench micro`

@@ -39,8 +39,10 @@ pub type Contender<'a> = (&'a str, &'a mut dyn FnMut() -> anyhow::Result<()>);
 
 /// Warms every contender up once, then runs each in turn, once per round, and returns every
 /// contender's median. Round r starts with contender r (mod their number) and goes on in
-/// order, so no contender always runs first (after the others' warm-up) or always follows the
-/// same neighbour: order effects such as cache state and CPU frequency average out.
+/// order, so no contender always runs first (after the others' warm-up) or, with two
+/// contenders, always second; with more, each still follows the same one (the order is
+/// cyclic), but its place in the round moves, so effects of position such as cache state and
+/// CPU frequency average out.
 ///
 /// A sample is the mean of back-to-back repetitions filling at least `min_sample` (one
 /// repetition when a single one is longer). A slow contender such as K sequential requests to

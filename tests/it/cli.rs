@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 use tesseract_wasm_tests::{
-    BATCHED_ONLY, DERIVE_FROM_JACOBIAN, DERIVE_FROM_PRODUCTS, EXAMPLE_ROSENBROCK,
-    EXAMPLE_STEADY_STATE,
+    BAD_UNDECLARED_OUTPUT, BATCHED_ONLY, DERIVE_FROM_JACOBIAN, DERIVE_FROM_PRODUCTS,
+    EXAMPLE_ROSENBROCK, EXAMPLE_STEADY_STATE,
 };
 
 /// Runs the CLI; returns (exit code, stdout, stderr). Every command gets a fresh cache
@@ -239,25 +239,37 @@ fn run_reads_pythons_non_finite_tokens_as_serve_does() {
     assert_eq!(answer["result"]["data"]["buffer"], Value::Null, "{answer}");
 }
 
-#[test]
-fn a_reader_that_stops_early_ends_the_output_quietly() {
-    // `inspect | head -1`, with the shipped binary: the writes after head exits fail with
-    // EPIPE (Rust ignores SIGPIPE), which is the reader's choice, not an error to report.
+/// Runs the shipped binary with its stdout closed before it writes anything (`… | head -1`
+/// with a head that already left); returns the exit status and stderr.
+fn with_stdout_closed(args: &[&str]) -> (std::process::ExitStatus, String) {
     use std::process::{Command, Stdio};
     let cache = tempfile::tempdir().expect("a temporary cache directory");
     let mut child = Command::new(tesseract_wasm_tests::server_binary())
-        .args(["inspect", EXAMPLE_STEADY_STATE, "--cache-dir"])
+        .args(args)
+        .arg("--cache-dir")
         .arg(cache.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn tesseract-wasm");
-    // Closed before the component is even compiled (a fresh cache), so every write fails.
+    // Closed before the component is even compiled (a fresh cache), so every write fails
+    // with EPIPE (Rust ignores SIGPIPE).
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let (status, stderr) = with_stdout_closed(&["inspect", EXAMPLE_STEADY_STATE]);
+    assert!(status.success(), "{status:?}: {stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    // ...but not the verdict: `check | head` still fails a failing component.
+    let (status, stderr) = with_stdout_closed(&["check", BAD_UNDECLARED_OUTPUT]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
 }
 
 #[test]

@@ -85,12 +85,17 @@ impl Check {
             cases,
         };
         let report = tesseract_check::run(&subject, &options);
-        if self.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?;
+        let written = if self.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)
         } else {
-            write!(out, "{}", report.table())?;
+            write!(out, "{}", report.table())
+        };
+        match written {
+            // `check … | head`: the verdict is the exit code, whoever stopped reading.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit_code(&report)),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(exit_code(&report)),
         }
-        Ok(exit_code(&report))
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use super::{EngineArgs, WireArgs, parse_duration, parse_nonzero_size};
 use crate::codec::Compression;
@@ -231,12 +231,6 @@ async fn shutdown_signal() {
 
 impl Serve {
     pub fn execute(self, out: &mut dyn Write) -> anyhow::Result<i32> {
-        if self.max_concurrency == Some(0) {
-            bail!("--max-concurrency must be at least 1");
-        }
-        if self.max_connections == 0 {
-            bail!("--max-connections must be at least 1");
-        }
         let max_concurrency = self.max_concurrency.unwrap_or_else(default_concurrency);
         let loop_parallelism = self
             .engine

@@ -3,9 +3,10 @@
 //! The budget is charged for the buffer's *capacity*, not the bytes in it, so what the process
 //! commits for bodies stays within the budget even where the OS counts reserved address space
 //! (strict overcommit). The declared `Content-Length` is reserved in one piece, as growing by
-//! doubling copied a 10 MB body over again and faulted it in twice, but only once a quarter of
-//! it has arrived: a sender that declares 32 MiB and stalls holds at most four times what it
-//! sent (twice while the buffer doubles, the declared length once a quarter is in).
+//! doubling copied a 10 MB body over again and faulted it in twice, but only once half of it
+//! has arrived: a sender that declares 32 MiB and stalls holds at most twice what it sent (while
+//! the buffer doubles, and once the declared length is reserved), never what it claimed, so
+//! stalled bodies cannot take the budget from others much more cheaply than by sending it.
 
 use std::sync::Arc;
 
@@ -46,14 +47,17 @@ impl BodyBuffer {
         let doubled = need.max(self.bytes.capacity().saturating_mul(2));
         let preferred = if self.declared < need {
             doubled
-        } else if need >= self.declared / 4 {
+        } else if need >= self.declared / 2 {
             self.declared
         } else {
             doubled.min(self.declared)
         };
-        // The preferred size first, then just enough: near the end of the budget a body
-        // that fits exactly still gets in.
-        for capacity in [preferred, need] {
+        // The preferred size first, then what the budget has left (up to it), then just
+        // enough: near the end of the budget a body that fits exactly still gets in, and a
+        // tight budget is taken in one step, not regrown (and copied) frame by frame.
+        let held = self.permit.as_ref().map_or(0, |p| p.num_permits());
+        let left = held.saturating_add(budget.available_permits());
+        for capacity in [preferred, left.min(preferred).max(need), need] {
             if self.charge(capacity, budget) {
                 let additional = capacity - self.bytes.len();
                 if self.bytes.try_reserve_exact(additional).is_ok() {
@@ -111,13 +115,11 @@ mod tests {
             "a stalled sender holds what it sent, not its claim"
         );
         b.push(&[2; 300], &budget).expect("fits");
-        assert_eq!(
-            b.bytes.capacity(),
-            1000,
-            "reserved in one piece past a quarter"
-        );
+        assert!(held(&b) <= 2 * 310, "at most twice what arrived");
+        b.push(&[2; 200], &budget).expect("fits");
+        assert_eq!(b.bytes.capacity(), 1000, "reserved in one piece past half");
         assert_eq!(held(&b), 1000);
-        b.push(&[3; 690], &budget).expect("fits");
+        b.push(&[3; 490], &budget).expect("fits");
         let (bytes, permit) = b.finish();
         assert_eq!(bytes.len(), 1000);
         assert_eq!(budget.available_permits(), (1 << 20) - 1000);
@@ -135,6 +137,22 @@ mod tests {
         }
         assert_eq!(b.bytes.len(), 3300);
         assert!(b.bytes.capacity() < 2 * 3300);
+    }
+
+    #[test]
+    fn a_tight_budget_is_not_regrown_frame_by_frame() {
+        // The declared length does not fit; every frame used to regrow to exactly what had
+        // arrived, copying the body over again each time.
+        let budget = Arc::new(Semaphore::new(3000));
+        let mut b = BodyBuffer::new(4000);
+        let mut capacities = vec![];
+        while b.push(&[0; 10], &budget).is_ok() {
+            if capacities.last() != Some(&b.bytes.capacity()) {
+                capacities.push(b.bytes.capacity());
+            }
+        }
+        assert!(capacities.len() <= 12, "{capacities:?}");
+        assert_eq!(b.bytes.len(), 3000, "the whole budget was used");
     }
 
     #[test]

@@ -101,6 +101,13 @@ pub fn python_tokens(bytes: &[u8]) -> Cow<'_, [u8]> {
                     .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')))
                     .map_or(bytes.len(), |n| i + n);
                 let token = &bytes[start..token_end];
+                // A token before `:` stands where a key must be a string: left alone, the
+                // body stays malformed, as Python's parser finds it.
+                let next = bytes[token_end..].iter().find(|b| !b.is_ascii_whitespace());
+                if next == Some(&b':') {
+                    i = token_end.max(start + 1);
+                    continue;
+                }
                 // An integer literal beyond 64 bits: Python keeps it exact and numpy makes it
                 // an object array, which serde_json's f64 would hide. A marker keeps it
                 // non-numeric.
@@ -239,6 +246,9 @@ mod tests {
             "[-]",
             "[0123456789012345678901234]",
             "{\"inputs\": {}, 12-3: 4}",
+            "{\"inputs\": {NaN: 1}}",
+            "{Infinity : 1}",
+            "{123456789012345678901234567890: 1}",
         ] {
             assert!(
                 serde_json::from_str::<Value>(&rewrite(bad)).is_err(),
