@@ -34,7 +34,7 @@ mod tests;
 
 pub use answer::{Answer, EncodedArray, JsonBuffer};
 use narrow::WireDType;
-pub use nonfinite::{is_marker, marker_value, python_tokens, serialize_echo};
+pub use nonfinite::{is_marker, marker_number, marker_value, python_tokens, serialize_echo};
 
 /// Error kind for a buffer that cannot be decoded (bad base64, bad lz4, wrong length, ...).
 pub const ARRAY_DECODE_ERROR: &str = "array_decode_error";

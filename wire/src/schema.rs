@@ -407,16 +407,17 @@ fn plain_value(ty: PlainType, value: &Value) -> Result<Plain, PlainError> {
         },
         PlainType::Number => match value {
             Value::Bool(b) => Ok(Plain::Float(f64::from(u8::from(*b)))),
-            // A big-integer marker is an int, which a float field takes (as the nearest float).
-            Value::String(s) if codec::is_marker(s) => Ok(Plain::Float(
-                codec::marker_value(s).unwrap_or_else(|| s[1..].parse().unwrap_or(f64::NAN)),
-            )),
-            Value::String(s) => s.trim().parse::<f64>().map(Plain::Float).map_err(|_| {
-                (
-                    "float_parsing",
-                    "Input should be a valid number, unable to parse string as a number",
-                )
-            }),
+            // A marker is a Python number; a big integer is an int, which a float field
+            // takes (as the nearest float).
+            Value::String(s) => codec::marker_number(s)
+                .map_or_else(|| s.trim().parse::<f64>(), Ok)
+                .map(Plain::Float)
+                .map_err(|_| {
+                    (
+                        "float_parsing",
+                        "Input should be a valid number, unable to parse string as a number",
+                    )
+                }),
             _ => value
                 .as_f64()
                 .map(Plain::Float)

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 
 use super::{EngineArgs, WireArgs};
 use crate::codec::{Compression, DecodeOptions, OutputFormat};
+use crate::planner::Endpoint;
 use crate::request::{self, CodecOptions, Format};
 
 /// Run one endpoint of a component on a JSON payload
@@ -99,13 +100,13 @@ impl Run {
             match crate::http::body::parse(Some("application/json"), text.as_bytes(), &limits) {
                 Ok(body) => body,
                 Err(e) => {
-                    writeln!(
+                    return failed(
                         err,
-                        "tesseract-wasm: {endpoint} failed ({}): the payload is refused",
-                        e.status()
-                    )?;
-                    writeln!(err, "{}", serde_json::to_string(&e.body())?)?;
-                    return Ok(1);
+                        endpoint,
+                        e.status(),
+                        "the payload is refused",
+                        &e.body(),
+                    );
                 }
             };
         let engine = self.engine.engine()?;
@@ -136,15 +137,24 @@ impl Run {
                 writeln!(out)?;
                 Ok(0)
             }
-            Err(e) => {
-                writeln!(
-                    err,
-                    "tesseract-wasm: {endpoint} failed ({}): {e}",
-                    e.status()
-                )?;
-                writeln!(err, "{}", serde_json::to_string(&e.body())?)?;
-                Ok(1)
-            }
+            Err(e) => failed(err, endpoint, e.status(), &e, &e.body()),
         }
     }
+}
+
+/// Reports a refused or failed call as `serve` would answer it: status and reason, then the
+/// response body; exit code 1.
+fn failed(
+    err: &mut dyn Write,
+    endpoint: Endpoint,
+    status: impl std::fmt::Display,
+    reason: impl std::fmt::Display,
+    body: &serde_json::Value,
+) -> anyhow::Result<i32> {
+    writeln!(
+        err,
+        "tesseract-wasm: {endpoint} failed ({status}): {reason}"
+    )?;
+    writeln!(err, "{}", serde_json::to_string(body)?)?;
+    Ok(1)
 }

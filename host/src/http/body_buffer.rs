@@ -55,7 +55,7 @@ impl BodyBuffer {
         // The preferred size first, then what the budget has left (up to it), then just
         // enough: near the end of the budget a body that fits exactly still gets in, and a
         // tight budget is taken in one step, not regrown (and copied) frame by frame.
-        let held = self.permit.as_ref().map_or(0, |p| p.num_permits());
+        let held = self.held();
         let left = held.saturating_add(budget.available_permits());
         for capacity in [preferred, left.min(preferred).max(need), need] {
             if self.charge(capacity, budget) {
@@ -68,9 +68,14 @@ impl BodyBuffer {
         Err(OutOfBudget)
     }
 
+    /// The bytes of budget this buffer holds.
+    fn held(&self) -> usize {
+        self.permit.as_ref().map_or(0, |p| p.num_permits())
+    }
+
     /// Makes the permits held cover `capacity` bytes; false if the budget has too few left.
     fn charge(&mut self, capacity: usize, budget: &Arc<Semaphore>) -> bool {
-        let held = self.permit.as_ref().map_or(0, |p| p.num_permits());
+        let held = self.held();
         let Some(more) = capacity.checked_sub(held) else {
             return true;
         };
@@ -100,25 +105,21 @@ impl BodyBuffer {
 mod tests {
     use super::*;
 
-    fn held(buffer: &BodyBuffer) -> usize {
-        buffer.permit.as_ref().map_or(0, |p| p.num_permits())
-    }
-
     #[test]
     fn the_charge_covers_the_capacity_and_the_declared_length_is_reserved_late() {
         let budget = Arc::new(Semaphore::new(1 << 20));
         let mut b = BodyBuffer::new(1000);
         b.push(&[1; 10], &budget).expect("fits");
-        assert!(held(&b) >= b.bytes.capacity(), "capacity charged");
+        assert!(b.held() >= b.bytes.capacity(), "capacity charged");
         assert!(
-            held(&b) < 1000,
+            b.held() < 1000,
             "a stalled sender holds what it sent, not its claim"
         );
         b.push(&[2; 300], &budget).expect("fits");
-        assert!(held(&b) <= 2 * 310, "at most twice what arrived");
+        assert!(b.held() <= 2 * 310, "at most twice what arrived");
         b.push(&[2; 200], &budget).expect("fits");
         assert_eq!(b.bytes.capacity(), 1000, "reserved in one piece past half");
-        assert_eq!(held(&b), 1000);
+        assert_eq!(b.held(), 1000);
         b.push(&[3; 490], &budget).expect("fits");
         let (bytes, permit) = b.finish();
         assert_eq!(bytes.len(), 1000);
@@ -133,7 +134,7 @@ mod tests {
         let mut b = BodyBuffer::new(0);
         for _ in 0..100 {
             b.push(&[7; 33], &budget).expect("fits");
-            assert_eq!(held(&b), b.bytes.capacity());
+            assert_eq!(b.held(), b.bytes.capacity());
         }
         assert_eq!(b.bytes.len(), 3300);
         assert!(b.bytes.capacity() < 2 * 3300);

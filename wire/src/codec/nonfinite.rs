@@ -27,11 +27,23 @@ pub fn marker_value(s: &str) -> Option<f64> {
     }
 }
 
+/// The number any marker [`python_tokens`] made stands for: a non-finite float, or a big
+/// integer as the nearest float. Arrays take only the former ([`marker_value`]): upstream
+/// keeps a big integer exact, which makes its array non-numeric.
+pub fn marker_number(s: &str) -> Option<f64> {
+    marker_value(s).or_else(|| {
+        let digits = s.strip_prefix('\u{0}')?;
+        if is_integer_literal(digits.as_bytes()) {
+            digits.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
 /// Whether `s` is a marker [`python_tokens`] made: a non-finite float or a big integer.
 pub fn is_marker(s: &str) -> bool {
-    marker_value(s).is_some()
-        || s.strip_prefix('\u{0}')
-            .is_some_and(|t| is_integer_literal(t.as_bytes()))
+    marker_number(s).is_some()
 }
 
 /// Serializes a request value for an error's echo, markers back as numbers: a non-finite
@@ -46,9 +58,10 @@ struct Echo<'a>(&'a Value);
 impl Serialize for Echo<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            Value::String(s) if is_marker(s) => match marker_value(s) {
+            Value::String(s) => match marker_number(s) {
+                Some(x) if x.is_finite() => serializer.serialize_f64(x),
                 Some(_) => serializer.serialize_unit(),
-                None => serializer.serialize_f64(s[1..].parse().unwrap_or(f64::NAN)),
+                None => serializer.serialize_str(s),
             },
             Value::Array(items) => serializer.collect_seq(items.iter().map(Echo)),
             Value::Object(map) => serializer.collect_map(map.iter().map(|(k, v)| (k, Echo(v)))),
